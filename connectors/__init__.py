@@ -1,0 +1,1 @@
+"""Sources and sinks: one module per platform or file format."""

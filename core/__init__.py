@@ -1,0 +1,1 @@
+"""Pure RFM logic: no network, no files, no clock, no logging of personal data."""

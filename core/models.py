@@ -1,0 +1,89 @@
+"""The `Order` record every source produces, validated at the boundary with pydantic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+
+class OrderStatus(StrEnum):
+    PAID = "paid"
+    PENDING = "pending"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+    VOIDED = "voided"
+    TEST = "test"
+
+
+# Orders with these statuses are never counted, whatever their amount (rfm-methods.md, "counted order").
+EXCLUDED_STATUSES = frozenset({OrderStatus.CANCELLED, OrderStatus.VOIDED, OrderStatus.TEST})
+# Integer codes used in the columnar batch; the order is part of no file format.
+STATUS_CODES: dict[OrderStatus, int] = {status: code for code, status in enumerate(OrderStatus)}
+EXCLUDED_STATUS_CODES = tuple(sorted(STATUS_CODES[s] for s in EXCLUDED_STATUSES))
+
+
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must carry a time zone (naive times are ambiguous)")
+    return value.astimezone(UTC)
+
+
+AwareUtc = Annotated[datetime, AfterValidator(_aware_utc)]
+
+
+class Order(BaseModel):
+    """One order as rfmsync understands it, whatever system it came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str = Field(min_length=1)
+    order_id: str = Field(min_length=1)
+    # The source's customer id, or a normalized email for guests when the store merges them.
+    customer_key: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    created_at: AwareUtc
+    updated_at: AwareUtc | None = None
+    # Net amount: the total after refunds, in `currency`.
+    amount: Decimal
+    currency: str = Field(min_length=3, max_length=3)
+    status: OrderStatus = OrderStatus.PAID
+    channel: str | None = None
+    categories: tuple[str, ...] = ()
+
+    @field_validator("customer_key", "email", "phone")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    @field_validator("currency")
+    @classmethod
+    def _upper_currency(cls, value: str) -> str:
+        if not value.isalpha():
+            raise ValueError("must be a three-letter ISO 4217 code")
+        return value.upper()
+
+    @field_validator("amount")
+    @classmethod
+    def _finite_amount(cls, value: Decimal) -> Decimal:
+        if not value.is_finite():
+            raise ValueError("must be a finite number")
+        return value
+
+    @property
+    def counted(self) -> bool:
+        """Whether this order counts for RFM before the window is applied."""
+        return self.status not in EXCLUDED_STATUSES and self.amount > 0
+
+
+def normalize_email(email: str) -> str:
+    """The form emails are compared and hashed in: trimmed and lower-cased."""
+    return email.strip().lower()

@@ -1,0 +1,78 @@
+"""Local calendar days for UTC timestamps, vectorised.
+
+zoneinfo answers one datetime at a time; converting 10M orders that way costs seconds. A zone's UTC
+offset only changes at a handful of transitions, so we find those in the data's time span (daily
+probes, then a binary search to the second) and map every timestamp with one `searchsorted`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from numpy.typing import NDArray
+
+SECONDS_PER_DAY = 86_400
+
+
+def _offset_at(tz: ZoneInfo, utc_seconds: int) -> int:
+    moment = datetime.fromtimestamp(utc_seconds, UTC).astimezone(tz)
+    offset = moment.utcoffset()
+    return 0 if offset is None else int(offset.total_seconds())
+
+
+def offset_table(tz: ZoneInfo, start: int, end: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(transition starts, offsets): offsets[i] applies from starts[i] until starts[i + 1].
+
+    starts[0] is `start`; covers [start, end] in UTC seconds.
+    """
+    starts = [start]
+    offsets = [_offset_at(tz, start)]
+    probe = start
+    while probe < end:
+        nxt = min(probe + SECONDS_PER_DAY, end)
+        after = _offset_at(tz, nxt)
+        if after != offsets[-1]:
+            lo, hi = probe, nxt  # offset(lo) == offsets[-1], offset(hi) == after
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if _offset_at(tz, mid) == offsets[-1]:
+                    lo = mid
+                else:
+                    hi = mid
+            starts.append(hi)
+            offsets.append(after)
+        probe = nxt
+    return np.asarray(starts, dtype=np.int64), np.asarray(offsets, dtype=np.int64)
+
+
+def utc_offsets(utc_seconds: NDArray[np.int64], tz: ZoneInfo) -> NDArray[np.int64]:
+    """The zone's UTC offset in seconds at each timestamp."""
+    if len(utc_seconds) == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo, hi = int(utc_seconds.min()), int(utc_seconds.max())
+    starts, offsets = offset_table(tz, lo, hi)
+    if len(offsets) == 1:
+        return np.full(len(utc_seconds), offsets[0], dtype=np.int64)
+    return offsets[np.searchsorted(starts, utc_seconds, side="right") - 1]
+
+
+def local_days(utc_seconds: NDArray[np.int64], tz: ZoneInfo) -> NDArray[np.int64]:
+    """Days since 1970-01-01 of each timestamp's calendar date in `tz`."""
+    return (utc_seconds + utc_offsets(utc_seconds, tz)) // SECONDS_PER_DAY
+
+
+def naive_local_to_utc(local_seconds: NDArray[np.int64], tz: ZoneInfo) -> NDArray[np.int64]:
+    """UTC seconds for wall-clock times in `tz` (seconds since 1970-01-01 00:00 local).
+
+    Two passes of the offset lookup, as for fold=0: an ambiguous time takes its first occurrence and
+    a time in a spring-forward gap moves forward. Both keep the wall-clock date, which is what
+    recency counts, except in the few zones whose clocks jump forward across midnight.
+    """
+    first = local_seconds - utc_offsets(local_seconds, tz)
+    return local_seconds - utc_offsets(first, tz)
+
+
+def day_number(year: int, month: int, day: int) -> int:
+    return (datetime(year, month, day, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).days

@@ -1,0 +1,1 @@
+"""Configuration, the command line and (later) state, the run loop and reports."""

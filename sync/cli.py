@@ -1,0 +1,45 @@
+"""The `rfmsync` command line. Exit codes: 0 ok, 1 failed run, 2 bad usage, config or input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rfmsync import __version__
+from rfmsync.core.errors import ConfigError, InputError, RfmsyncError
+from rfmsync.sync import score_cmd
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rfmsync",
+        description="Score customers on Recency, Frequency and Monetary value and put them in segments.",
+    )
+    parser.add_argument("--version", action="version", version=f"rfmsync {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    score_cmd.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+        return code
+    except (ConfigError, InputError) as exc:
+        print(f"rfmsync: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RfmsyncError as exc:
+        print(f"rfmsync: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("rfmsync: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
