@@ -1,0 +1,83 @@
+"""The config file: the shipped example validates, and every error names its exact path."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rfmsync.core.custom import check_scheme
+from rfmsync.core.errors import ConfigError
+from rfmsync.core.scoring import Band
+from rfmsync.sync.config import load_config, parse_config, rfm_settings, scheme_report
+from rfmsync.sync.score_cmd import load_segments_file
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_example_config_validates_with_every_option() -> None:
+    config = load_config(ROOT / "config.example.toml")
+    assert sorted(config.stores) == ["demo", "gift-shop"]
+    demo = rfm_settings(config.stores["demo"], "stores.demo")
+    assert (demo.scheme, demo.levels, demo.method) == ("classic", 5, "quantile")
+    assert (demo.weights.r, demo.weights.f, demo.weights.m) == (0.4, 0.3, 0.3)
+    assert demo.ranges["r"].bands[1] == Band(score=4, low=31, high=90)
+    assert config.stores["demo"].rfm.window_days == 730
+    gift = rfm_settings(config.stores["gift-shop"], "stores.gift-shop")
+    assert not isinstance(gift.scheme, str)
+    assert gift.scheme.segment_names == ("VIP", "Loyal", "Winback", "Everyone else")
+    assert scheme_report(config.stores["gift-shop"], "stores.gift-shop") == []
+
+
+def test_custom_scheme_example_validates_and_covers_every_cell() -> None:
+    scheme = load_segments_file(ROOT / "examples" / "custom-segments.toml")
+    assert scheme.segment_names == ("VIP", "Loyal", "New", "Big spenders slipping", "Winback", "Everyone else")
+    check = check_scheme(scheme, 5)
+    assert check.unreachable_cells == () and check.dead_rules == ()
+
+
+def base() -> dict[str, Any]:
+    return tomllib.loads('[stores.acme]\ntimezone = "Europe/Berlin"\n[stores.acme.rfm]\nscheme = "classic"\n')
+
+
+@pytest.mark.parametrize(("change", "path", "message"), [
+    (lambda c: c["stores"]["acme"].update(timezone="Berlin"), "stores.acme.timezone", "unknown time zone"),
+    (lambda c: c["stores"]["acme"]["rfm"].update(levels=7), "stores.acme.rfm.levels", "Input should be 3, 4 or 5"),
+    (lambda c: c["stores"]["acme"]["rfm"].update(scheme="fancy"), "stores.acme.rfm.scheme", "expected one of"),
+    (lambda c: c["stores"]["acme"]["rfm"].update(colour="red"), "stores.acme.rfm.colour", "unknown key"),
+    (lambda c: c["stores"]["acme"]["rfm"].update(window_days=0), "stores.acme.rfm.window_days", "greater than"),
+    (lambda c: c["stores"]["acme"]["rfm"].update(weights={"r": 0.5, "f": 0.5, "m": 0.5}),
+     "stores.acme.rfm.weights", "weights must sum to 1"),
+    (lambda c: c["stores"]["acme"]["rfm"].update(scheme="responsys", levels=3), "stores.acme.rfm.levels",
+     "defined on 5 levels"),
+    (lambda c: c["stores"]["acme"]["rfm"].update(method="ranges", ranges={"r": [
+        {"score": 5, "min": 0, "max": 30}, {"score": 4, "min": 40, "max": 90}, {"score": 3, "min": 91, "max": 180},
+        {"score": 2, "min": 181, "max": 365}, {"score": 1, "min": 366}]}),
+     "stores.acme.rfm.ranges.r", "r bands leave a gap between 30 and 40"),
+    (lambda c: c["stores"]["acme"]["rfm"].update(ranges={"m": [{"score": 1, "min": 0, "max": 100}]}),
+     "stores.acme.rfm.ranges.m", "expected each of 1..5 exactly once"),
+    (lambda c: c["stores"]["acme"].update(segments={"rules": [{"name": "A", "fm": [0, 2]}]}),
+     "stores.acme", "a segments table is given"),
+    (lambda c: (c["stores"]["acme"]["rfm"].update(scheme="custom"),
+                c["stores"]["acme"].update(segments={"rules": [{"name": "A", "fm": [0, 2]}]})),
+     "stores.acme.segments.rules[0].fm", "expected 1 <= low <= high <= 5"),
+    (lambda c: c.update(stores={}), "stores", "at least 1 item"),
+])
+def test_bad_values_name_their_path(change: Any, path: str, message: str) -> None:
+    config = base()
+    change(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config, "rfmsync.toml")
+    text = str(caught.value)
+    assert text.startswith(f"rfmsync.toml: {path}:"), text
+    assert message in text, text
+
+
+def test_unreadable_files_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "c.toml"
+    bad.write_text("[stores.a\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"c\.toml: not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match=r"missing\.toml: cannot read"):
+        load_config(tmp_path / "missing.toml")
