@@ -27,19 +27,17 @@ STATUS_WORDS: dict[str, OrderStatus] = {
 
 
 def status_codes(values: list[str], collector: RejectCollector, column: str) -> NDArray[np.uint8]:
-    codes = np.zeros(len(values), dtype=np.uint8)
+    # A file has a handful of distinct statuses: look each up once, then index.
+    distinct, inverse = factorize(values)
     lookup = {word: STATUS_CODES[status] for word, status in STATUS_WORDS.items()}
-    unknown = np.zeros(len(values), dtype=np.bool_)
-    for i, value in enumerate(values):
-        code = lookup.get(value.strip().lower())
-        if code is None:
-            unknown[i] = True
-        else:
-            codes[i] = code
-    if unknown.any():
+    distinct_codes = [lookup.get(word.strip().lower()) for word in distinct]
+    unknown_distinct = np.asarray([c is None for c in distinct_codes], dtype=np.bool_)
+    table = np.asarray([0 if c is None else c for c in distinct_codes], dtype=np.uint8)
+    if unknown_distinct.any():
         known = ", ".join(sorted({s.value for s in OrderStatus}))
-        collector.add(unknown, column, f"unknown order status; expected one of {known} (or a common synonym)")
-    return codes
+        collector.add(unknown_distinct[inverse], column,
+                      f"unknown order status; expected one of {known} (or a common synonym)")
+    return table[inverse] if len(values) else np.zeros(0, dtype=np.uint8)
 
 
 @dataclass

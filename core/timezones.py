@@ -66,12 +66,22 @@ def local_days(utc_seconds: NDArray[np.int64], tz: ZoneInfo) -> NDArray[np.int64
 def naive_local_to_utc(local_seconds: NDArray[np.int64], tz: ZoneInfo) -> NDArray[np.int64]:
     """UTC seconds for wall-clock times in `tz` (seconds since 1970-01-01 00:00 local).
 
-    Two passes of the offset lookup, as for fold=0: an ambiguous time takes its first occurrence and
-    a time in a spring-forward gap moves forward. Both keep the wall-clock date, which is what
-    recency counts, except in the few zones whose clocks jump forward across midnight.
+    As zoneinfo reads a wall-clock time with fold=0: an ambiguous time takes its first occurrence and
+    a time in a spring-forward gap is read with the offset before the change, so it moves forward.
+    Both keep the wall-clock date, which is what recency counts, except in the few zones whose
+    clocks jump forward across midnight.
     """
-    first = local_seconds - utc_offsets(local_seconds, tz)
-    return local_seconds - utc_offsets(first, tz)
+    if len(local_seconds) == 0:
+        return np.zeros(0, dtype=np.int64)
+    # UTC offsets stay within a day, so every instant lies in this span.
+    starts, offsets = offset_table(tz, int(local_seconds.min()) - SECONDS_PER_DAY,
+                                   int(local_seconds.max()) + SECONDS_PER_DAY)
+    # The change at UTC starts[i] takes effect, for fold=0, at wall time starts[i] plus the larger of
+    # the offsets before and after it (zoneinfo's rule): earlier wall times keep the old offset.
+    wall_starts = starts + np.maximum(offsets, np.roll(offsets, 1))
+    wall_starts[0] = np.iinfo(np.int64).min
+    result: NDArray[np.int64] = local_seconds - offsets[np.searchsorted(wall_starts, local_seconds, side="right") - 1]
+    return result
 
 
 def day_number(year: int, month: int, day: int) -> int:
