@@ -11,6 +11,7 @@ import csv
 import gc
 import gzip
 import io
+import itertools
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -155,20 +156,26 @@ def parse_timestamps(values: list[str], tz: ZoneInfo, date_format: str | None = 
                      ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """UTC seconds and a mask of unreadable cells.
 
-    Times without an offset are wall-clock times in `tz`. The common case (ISO without offsets)
-    is parsed by NumPy in C; anything else goes through the per-value parser, once per distinct value.
+    Times without an offset are wall-clock times in `tz`. The common cases (ISO without offsets, or
+    all in UTC with a trailing Z) are parsed by NumPy in C; anything else goes through the per-value
+    parser, once per distinct value.
     """
     n = len(values)
     if date_format is None and n and min(map(len, values)) >= 10:
+        # Exports in UTC end every time with "Z". NumPy would read the Z only with a warning, which
+        # sends the file to the per-value parser (~2.5 s per million rows instead of ~0.2 s), so drop
+        # it and read the rest as UTC.
+        utc = all(map(str.endswith, values, itertools.repeat("Z")))
+        texts = [v[:-1] for v in values] if utc else values
         try:
             with warnings.catch_warnings():
                 # NumPy only warns when it meets an offset, then applies it silently; we need to know.
                 warnings.simplefilter("error")
-                parsed = np.array(values, dtype="datetime64[s]")
+                parsed = np.array(texts, dtype="datetime64[s]")
             bad = np.isnat(parsed)
-            local = parsed.astype(np.int64)
-            local[bad] = 0
-            return naive_local_to_utc(local, tz), bad
+            seconds = parsed.astype(np.int64)
+            seconds[bad] = 0
+            return (seconds if utc else naive_local_to_utc(seconds, tz)), bad
         except (ValueError, UserWarning, DeprecationWarning):
             pass
     return _parse_timestamps_slow(values, tz, date_format)

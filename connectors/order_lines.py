@@ -65,6 +65,10 @@ class OrdersRead:
     emails: dict[str, str]  # customer id -> last email seen; written to the segments file only
     file_format: str
     header: list[str]
+    # Per order of `batch`, in the same order: the file's order id (None when it has no order
+    # column) and the order's email ("" when none); what a ledger source needs beyond the batch.
+    order_ids: list[str] | None = None
+    order_emails: list[str] | None = None
 
 
 def apply_currency(rows: ParsedRows, collector: RejectCollector, column: str | None,
@@ -106,14 +110,17 @@ def group_orders(rows: ParsedRows, collector: RejectCollector, *, store_currency
     created = rows.created_utc[keep]
     units = rows.amount_units[keep]
     status = rows.status[keep]
+    order_rows = keep_list
+    order_ids: list[str] | None = None
     if rows.order is not None:
         order_keys = [rows.order[i].strip() for i in keep_list]
-        _, order_codes = factorize(order_keys)
+        order_ids, order_codes = factorize(order_keys)
         n_orders = int(order_codes.max()) + 1 if len(order_codes) else 0
         first = np.full(n_orders, len(order_codes), dtype=np.int64)
         np.minimum.at(first, order_codes, np.arange(len(order_codes), dtype=np.int64))
         units = np.bincount(order_codes, weights=units.astype(np.float64), minlength=n_orders).astype(np.int64)
         customers = [customers[i] for i in first.tolist()]
+        order_rows = [keep_list[i] for i in first.tolist()]
         created = created[first]
         status = status[first]
     ids, codes = factorize(customers)
@@ -128,4 +135,5 @@ def group_orders(rows: ParsedRows, collector: RejectCollector, *, store_currency
     return OrdersRead(batch=batch, rejects=sorted(collector.rejects, key=lambda r: r.line),
                       rows_read=len(collector.bad) + len(collector.table.rejects), orders=len(batch),
                       currency=store_currency, emails=emails, file_format=file_format,
-                      header=collector.table.header)
+                      header=collector.table.header, order_ids=order_ids,
+                      order_emails=[rows.email[i].strip() for i in order_rows] if rows.email is not None else None)
