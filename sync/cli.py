@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
 from rfmsync import __version__
 from rfmsync.core.errors import ConfigError, InputError, RfmsyncError
-from rfmsync.sync import score_cmd
+from rfmsync.sync import daemon, info_cmds, run_cmds, score_cmd
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -19,14 +20,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score customers on Recency, Frequency and Monetary value and put them in segments.",
     )
     parser.add_argument("--version", action="version", version=f"rfmsync {__version__}")
+    parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="log detail on stderr (default WARNING; the daemon logs at INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     score_cmd.add_parser(commands)
+    run_cmds.add_parsers(commands)
+    daemon.add_parser(commands)
+    info_cmds.add_parsers(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    level = "INFO" if args.command == "daemon" and args.log_level == "WARNING" else args.log_level
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         code: int = args.run(args)
         return code

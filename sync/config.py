@@ -1,17 +1,24 @@
 """The TOML config: one file, many stores. Errors name the exact path (`stores.acme.rfm.levels`).
 
-This holds what the engine needs per store (time zone, RFM settings, custom segments); sources,
-sinks, schedules and state come with the sync pipeline.
+Secrets are written as `${ENV_VAR}` and resolved at load; a missing variable is an error naming
+the path and the variable, never a value. Adding a connector: its config model in its module and
+one entry in SourceConfig or SinkConfig below.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from rfmsync.connectors.csv_sink import CsvSinkConfig
+from rfmsync.connectors.csv_source import CsvSourceConfig
+from rfmsync.connectors.webhook import WebhookSinkConfig
 from rfmsync.core.custom import CustomScheme, check_scheme, scheme_from_toml
 from rfmsync.core.errors import ConfigError, SchemeError
 from rfmsync.core.rfm import RfmSettings
@@ -67,12 +74,57 @@ class RfmConfig(_Strict):
         return value
 
 
+SourceConfig = Annotated[CsvSourceConfig, Field(discriminator="type")]
+SinkConfig = Annotated[CsvSinkConfig | WebhookSinkConfig, Field(discriminator="type")]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
 class StoreConfig(_Strict):
     timezone: str = "UTC"
+    # Cron (minute hour day month weekday) in the store's time zone, for `rfmsync daemon`.
+    schedule: str = "0 4 * * *"
+    # Each pull re-reads this much before the cursor: late writes, offline POS orders.
+    lookback_minutes: int = Field(default=60, ge=0)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
+    # Units of the store currency per unit of another currency, e.g. { USD = 0.92 }.
+    rates: dict[str, float] = Field(default_factory=dict)
+    # Score guest orders (no customer id) as one customer per normalized email.
+    merge_guests_by_email: bool = False
+    sources: list[SourceConfig] = Field(default_factory=list)
+    sinks: list[SinkConfig] = Field(default_factory=list)
     rfm: RfmConfig = RfmConfig()
     # Validated by rfmsync.core.custom.scheme_from_toml, which names the rule paths itself.
     segments: dict[str, Any] | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a cron expression (minute hour day month weekday): {exc}") from None
+        return value
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, value: dict[str, float]) -> dict[str, float]:
+        for code, rate in value.items():
+            if len(code) != 3 or not code.isalpha() or rate <= 0:
+                raise ValueError(f"expected CODE = positive rate, e.g. USD = 0.92; got {code} = {rate}")
+        return {code.upper(): rate for code, rate in value.items()}
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> StoreConfig:
+        for kind, items in (("sources", self.sources), ("sinks", self.sinks)):
+            seen: set[str] = set()
+            for item in items:
+                name = item.name or item.type
+                if item.name is not None and not re.match(NAME_PATTERN, item.name):
+                    raise ValueError(f"{kind}: name {item.name!r} may hold only letters, digits, _ . -")
+                if name in seen:
+                    raise ValueError(f"{kind}: two are named {name!r}; give each a unique `name`")
+                seen.add(name)
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -94,23 +146,78 @@ class StoreConfig(_Strict):
 
 
 class Config(_Strict):
+    # Where the state database lives; relative to the config file.
+    state_dir: Path = Path(".rfmsync")
     stores: dict[str, StoreConfig] = Field(min_length=1)
+    # Set by load_config: the folder relative paths in the config are resolved against.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("stores")
+    @classmethod
+    def _store_names(cls, value: dict[str, StoreConfig]) -> dict[str, StoreConfig]:
+        for name in value:
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"store name {name!r} may hold only letters, digits, _ . -")
+        return value
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir if self.state_dir.is_absolute() else self.base_dir / self.state_dir
+
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def resolve_env(data: Any, path: str = "", environ: dict[str, str] | None = None) -> Any:
+    """Replaces ${VAR} in every string; the error names the path and the variable, not any value."""
+    env = os.environ if environ is None else environ
+    if isinstance(data, dict):
+        return {k: resolve_env(v, f"{path}.{k}" if path else str(k), environ) for k, v in data.items()}
+    if isinstance(data, list):
+        return [resolve_env(v, f"{path}[{i}]", environ) for i, v in enumerate(data)]
+    if isinstance(data, str):
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise ConfigError(path, f"environment variable {name} is not set")
+            return env[name]
+        return _ENV_REFERENCE.sub(substitute, data)
+    return data
+
+
+def _type_tags() -> set[str]:
+    tags: set[str] = set()
+    for model in (CsvSourceConfig, CsvSinkConfig, WebhookSinkConfig):
+        tags.update(get_args(model.model_fields["type"].annotation))
+    return tags
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
+    """`stores.acme.sinks[0].dir` from pydantic's location (which adds the union's tag after [0])."""
     out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    tags = _type_tags()
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i > 0 and isinstance(loc[i - 1], int) and part in tags:
+            continue
+        else:
+            out += f".{part}" if out else str(part)
     return out
 
 
-def parse_config(data: dict[str, Any], origin: str = "config") -> Config:
+def parse_config(data: dict[str, Any], origin: str = "config", base_dir: Path = Path("."),
+                 environ: dict[str, str] | None = None) -> Config:
     try:
-        config = Config.model_validate(data)
+        data = resolve_env(data, environ=environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc.path}", exc.message) from None
+    try:
+        config = Config.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
         first = exc.errors()[0]
         path = _path(tuple(first["loc"]))
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
         if first["type"] == "missing":
             message = "required but missing"
         more = len(exc.errors()) - 1
@@ -130,7 +237,7 @@ def load_config(path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML ({exc})") from None
-    return parse_config(data, str(path))
+    return parse_config(data, str(path), path.resolve().parent)
 
 
 def custom_scheme(store: StoreConfig, path: str) -> CustomScheme | None:

@@ -1,0 +1,96 @@
+"""A store can run from exported files: the formats `rfmsync score` reads, as a ledger source.
+
+Files carry no "updated at", so every run re-reads the whole file and upserts it; the file's
+fingerprint (size and SHA-256) is the cursor, and an unchanged file is skipped without parsing.
+An order id column is required: re-reading a file must never count an order twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+from rfmsync.connectors.base import OrderPage, RejectedRecord
+from rfmsync.connectors.csv_orders import ColumnMap, parse_column_map, read_orders_file
+from rfmsync.connectors.read_options import ReadOptions
+from rfmsync.core.batch import MONEY_SCALE
+from rfmsync.core.errors import ConfigError
+from rfmsync.core.models import STATUS_CODES, Order
+
+PAGE_SIZE = 5_000
+_STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
+
+
+class CsvSourceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["csv"]
+    name: str | None = None
+    # Relative paths are relative to the config file.
+    path: Path
+    # FIELD = COLUMN, as `rfmsync score --map`; amount may be "Qty*Price". Default: detected.
+    map: dict[str, str] | None = None
+    date_format: str | None = None
+    # Re-read window for late writes (minutes); a file is always read whole, so this only matters
+    # to sources that filter by time.
+    lookback_minutes: int | None = Field(default=None, ge=0)
+
+
+def fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"{path.stat().st_size}:{digest.hexdigest()}"
+
+
+class CsvSource:
+    def __init__(self, config: CsvSourceConfig, base_dir: Path, tz: ZoneInfo, currency: str | None,
+                 rates: dict[str, float]) -> None:
+        self.config = config
+        self.path = config.path if config.path.is_absolute() else base_dir / config.path
+        self.options = ReadOptions(tz=tz, currency=currency, rates=rates, date_format=config.date_format)
+        self.column_map: ColumnMap | None = None
+        if config.map is not None:
+            self.column_map = parse_column_map(",".join(f"{k}={v}" for k, v in config.map.items()))
+
+    @property
+    def name(self) -> str:
+        return self.config.name or f"csv:{self.path.name}"
+
+    def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+        try:
+            current = fingerprint(self.path)
+        except OSError as exc:
+            raise ConfigError(f"source {self.name}", f"{self.path}: cannot read ({exc.strerror or exc})") from None
+        if since is not None and cursor == current:
+            return  # unchanged since the last complete read
+        read = read_orders_file(self.path, self.column_map, self.options)
+        if read.order_ids is None:
+            raise ConfigError(f"source {self.name}", f"{self.path}: no order id column; map one with "
+                              "map = { order = \"COLUMN\" } so re-reading the file never counts an order twice")
+        batch = read.batch
+        # ISO 4217 "XXX" (no currency) for a file without a currency column and no store currency.
+        currency = read.currency or self.options.currency or "XXX"
+        pulled = datetime.now(UTC)
+        orders: list[Order] = []
+        emails = read.order_emails or [""] * len(batch)
+        for i, (code, created, units, status) in enumerate(zip(
+                batch.customer_codes.tolist(), batch.created_utc.tolist(), batch.amount_units.tolist(),
+                batch.status_codes.tolist(), strict=True)):
+            orders.append(Order(
+                source=self.name, order_id=read.order_ids[i], customer_key=batch.customer_ids[code],
+                email=emails[i] or None, created_at=datetime.fromtimestamp(created, UTC), updated_at=pulled,
+                amount=Decimal(units) / MONEY_SCALE, currency=currency, status=_STATUS_BY_CODE[status]))
+        rejects = [RejectedRecord(f"{self.path.name} line {r.line}", f"{r.column}: {r.reason}" if r.column
+                                  else r.reason, dict(zip(read.header, r.raw, strict=False))) for r in read.rejects]
+        for start in range(0, max(len(orders), 1), PAGE_SIZE):
+            last = start + PAGE_SIZE >= len(orders)
+            yield OrderPage(orders[start:start + PAGE_SIZE], rejects if start == 0 else (),
+                            cursor=current if last else None)

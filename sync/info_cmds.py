@@ -1,0 +1,91 @@
+"""`rfmsync status` and `rfmsync check-config`: what is configured, what ran, what is waiting."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+from rfmsync.sync import runs
+from rfmsync.sync.config import load_config, scheme_report
+from rfmsync.sync.ledger import order_count
+from rfmsync.sync.pipeline import pending_changes
+from rfmsync.sync.registry import build_store
+from rfmsync.sync.state import Database
+
+
+def add_parsers(commands: Any) -> None:
+    s = commands.add_parser("status", help="per store and sink: last run, outcome, pending changes, next run")
+    s.add_argument("--config", type=Path, required=True, metavar="FILE")
+    s.add_argument("--store", help="only this store")
+    s.set_defaults(run=run_status)
+    c = commands.add_parser("check-config", help="validate a config file and list its stores, sources and sinks")
+    c.add_argument("config", type=Path, metavar="FILE")
+    c.set_defaults(run=run_check_config)
+
+
+def next_run(schedule: str, tz_name: str, now: datetime | None = None) -> datetime | None:
+    trigger = CronTrigger.from_crontab(schedule, timezone=ZoneInfo(tz_name))
+    fire: datetime | None = trigger.get_next_fire_time(None, now or datetime.now(ZoneInfo(tz_name)))
+    return fire
+
+
+def run_check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    print(f"{args.config}: ok; state in {config.state_path}")
+    for name, store in config.stores.items():
+        runtime = build_store(config, name)
+        settings = runtime.settings
+        scheme, levels, method = settings.resolved()
+        print(f"store {name}: {store.timezone}, schedule '{store.schedule}', scheme {scheme.name} "
+              f"({levels} levels, {method})")
+        for source in runtime.sources:
+            print(f"  source {source.name}")
+        for sink in runtime.sinks:
+            print(f"  sink {sink.name} (fields: {', '.join(sink.fields)}; batches of {sink.batch_size:,})")
+        if not runtime.sources:
+            print("  warning: no sources; runs will score only what the state already holds")
+        for line in scheme_report(store, f"stores.{name}"):
+            print(f"  warning: segments: {line}")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    names = [args.store] if args.store else list(config.stores)
+    db = Database(config.state_path)
+    try:
+        for name in names:
+            runtime = build_store(config, name)
+            store = config.stores[name]
+            history = runs.recent_runs(db, name, limit=20)
+            fire = next_run(store.schedule, store.timezone)
+            print(f"store {name}: {order_count(db, name):,} orders in the ledger; next scheduled run "
+                  f"{fire.isoformat(timespec='minutes') if fire else 'never'}")
+            lease = runs.lease_of(db, name)
+            if lease and lease[1] > datetime.now(UTC).timestamp():
+                print(f"  running now ({lease[0]})")
+            if not history:
+                print("  never run")
+            else:
+                last = history[0]
+                ended = last.ended.isoformat(timespec="seconds") if last.ended else "-"
+                print(f"  last run {last.id} ({last.kind}): {last.outcome}, started "
+                      f"{last.started.isoformat(timespec='seconds')}, ended {ended}; "
+                      f"{last.counts.get('orders_pulled', 0):,} orders pulled, "
+                      f"{last.counts.get('customers_scored', 0):,} customers scored"
+                      + (f"; error: {last.error}" if last.error else ""))
+            pending = pending_changes(db, runtime) if runtime.sinks else {}
+            for sink in runtime.sinks:
+                last_sink = next((r.counts.get("sinks", {}).get(sink.name) for r in history
+                                  if sink.name in r.counts.get("sinks", {})), None)
+                done = (f"last pushed {last_sink['accepted']:,} accepted, {last_sink['rejected']:,} rejected"
+                        + (f", failed: {last_sink['error']}" if last_sink.get("error") else "")
+                        if last_sink else "never pushed")
+                print(f"  sink {sink.name}: {done}; {pending[sink.name]:,} changes pending")
+    finally:
+        db.close()
+    return 0

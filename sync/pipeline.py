@@ -1,0 +1,280 @@
+"""The run loop shared by `sync`, `backfill` and the daemon.
+
+pull (each source, look-back, cursor with its page) -> score the whole store as of the run's start
+-> for each sink: replay its unfinished batch, diff against what it acknowledged, push in batches,
+acknowledge each batch after the platform accepted it. One failing sink never holds back the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from rfmsync.connectors.base import Sink, Source
+from rfmsync.core.aggregate import OrderCounts, aggregate
+from rfmsync.core.batch import OrderBatch, factorize
+from rfmsync.core.diff import Change, diff
+from rfmsync.core.errors import AuthError, PermanentError, RfmsyncError, TransientError
+from rfmsync.core.rfm import RfmSettings, ScoredCustomers, score
+from rfmsync.sync import runs, sink_state
+from rfmsync.sync.ledger import Cursor, Ledger, get_cursor, load_ledger, set_cursor, upsert_orders
+from rfmsync.sync.records import current_records
+from rfmsync.sync.state import Database
+
+log = logging.getLogger("rfmsync.pipeline")
+LEASE_SECONDS = 900.0
+
+
+class StoreBusy(RfmsyncError):
+    """Another process holds this store's lease."""
+
+
+class SinkWithFields(Sink, Protocol):
+    @property
+    def fields(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class StoreRuntime:
+    """A store ready to run: its settings and built connectors."""
+
+    name: str
+    tz_name: str
+    settings: RfmSettings
+    sources: Sequence[Source]
+    sinks: Sequence[SinkWithFields]
+    lookback: timedelta = timedelta(minutes=60)
+    lookbacks: dict[str, timedelta] = field(default_factory=dict)  # per-source overrides
+    window_days: int | None = None
+    half_life_days: float | None = None
+    currency: str | None = None
+    rates: dict[str, float] = field(default_factory=dict)
+    merge_guests_by_email: bool = False
+
+
+@dataclass
+class RunOptions:
+    kind: Literal["sync", "backfill"] = "sync"
+    dry_run: bool = False
+    full_resync: bool = False
+    backfill_since: datetime | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    progress: Callable[[str, int], None] | None = None
+    now: datetime | None = None
+
+
+@dataclass
+class SinkOutcome:
+    name: str
+    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    changes: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    given_up: int = 0
+    replayed_batches: int = 0
+    error: str | None = None
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    store: str
+    outcome: str = "running"
+    orders_pulled: int = 0
+    source_rejects: int = 0
+    customers_scored: int = 0
+    order_counts: OrderCounts | None = None
+    ledger: Ledger | None = None
+    scored: ScoredCustomers | None = None
+    sinks: list[SinkOutcome] = field(default_factory=list)
+
+    def counts(self) -> dict[str, object]:
+        return {"orders_pulled": self.orders_pulled, "source_rejects": self.source_rejects,
+                "customers_scored": self.customers_scored,
+                "sinks": {s.name: {"changes": s.changes, "accepted": s.accepted, "rejected": s.rejected,
+                                   "given_up": s.given_up, "error": s.error} for s in self.sinks}}
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def run_store(db: Database, store: StoreRuntime, options: RunOptions) -> RunSummary:
+    holder = f"{runs.lease_holder_id()}:{threading.get_ident()}"
+    if not runs.acquire_lease(db, store.name, holder, LEASE_SECONDS):
+        raise StoreBusy(f"store {store.name} is being run by another process; try again when it is done")
+    try:
+        runs.mark_abandoned_runs(db, store.name)
+        started = options.now or datetime.now(UTC)
+        kind = "dry-run" if options.dry_run else options.kind
+        summary = RunSummary(runs.start_run(db, store.name, kind, started), store.name)
+
+        def keep_lease() -> None:
+            if not runs.renew_lease(db, store.name, holder, LEASE_SECONDS):
+                raise StoreBusy(f"store {store.name}: lost the lease to another process; stopping")
+            if options.stop.is_set():
+                raise _Interrupted
+
+        try:
+            _pull_all(db, store, options, started, summary, keep_lease)
+            summary.scored = _score(db, store, started, summary)
+            if not options.dry_run:
+                runs.save_snapshot(db, store.name, summary.run_id, _as_of(store, started), summary.scored)
+            for sink in store.sinks:
+                summary.sinks.append(_push_sink(db, store, sink, summary, options, keep_lease))
+            failed = [s for s in summary.sinks if s.error]
+            summary.outcome = "partial" if failed else "ok"
+            runs.finish_run(db, summary.run_id, summary.outcome, summary.counts(),
+                            "; ".join(f"{s.name}: {s.error}" for s in failed) or None)
+        except _Interrupted:
+            summary.outcome = "interrupted"
+            runs.finish_run(db, summary.run_id, "interrupted", summary.counts(), "stopped on request")
+        except BaseException as exc:
+            summary.outcome = "failed"
+            runs.finish_run(db, summary.run_id, "failed", summary.counts(), _safe(exc))
+            raise
+        return summary
+    finally:
+        runs.release_lease(db, store.name, holder)
+
+
+def _safe(exc: BaseException) -> str:
+    # Our own errors are written to be safe to show; anything else is named by class only, since
+    # its text may carry a payload.
+    return str(exc)[:500] if isinstance(exc, RfmsyncError) else f"unexpected {type(exc).__name__}"
+
+
+def _as_of(store: StoreRuntime, started: datetime) -> date:
+    return started.astimezone(ZoneInfo(store.tz_name)).date()
+
+
+def _pull_all(db: Database, store: StoreRuntime, options: RunOptions, started: datetime, summary: RunSummary,
+              keep_lease: Callable[[], None]) -> None:
+    backfill = options.kind == "backfill"
+    for source in store.sources:
+        # A backfill keeps its own resume point, so an interrupted one continues where it stopped.
+        cursor_key = f"{source.name}#backfill" if backfill else source.name
+        saved = get_cursor(db, store.name, cursor_key)
+        if backfill:
+            since = options.backfill_since
+        else:
+            since = None if saved.since is None else saved.since - store.lookbacks.get(source.name, store.lookback)
+        position = saved.position
+        pulled = 0
+        for page in source.pull(since, started, position):
+            position = page.cursor or position
+            # A page's resume point commits with its orders; `since` moves only once all are in.
+            page_cursor = Cursor(saved.since, position) if page.cursor else None
+            upsert_orders(db, store.name, source.name, page.orders, page_cursor, cursor_key=cursor_key)
+            sink_state.record_source_rejects(db, store.name, source.name, summary.run_id,
+                                             [(r.position, r.reason, r.raw) for r in page.rejects])
+            pulled += len(page.orders)
+            summary.orders_pulled += len(page.orders)
+            summary.source_rejects += len(page.rejects)
+            if options.progress:
+                options.progress(source.name, pulled)
+            keep_lease()
+        # The cursor never passes the run's start: the next run re-reads from there, less the look-back.
+        set_cursor(db, store.name, source.name, Cursor(started, position), clear=cursor_key if backfill else None)
+        log.info("store %s source %s: %d orders pulled", store.name, source.name, pulled)
+
+
+def _in_store_currency(ledger: Ledger, store: StoreRuntime) -> OrderBatch:
+    """Converts other currencies by the store's rates; orders with no rate are left out, never summed as equal."""
+    batch = ledger.batch
+    if store.currency is None or not len(batch):
+        return batch
+    names, index = factorize(ledger.currencies)
+    factor = np.asarray([1.0 if c in (store.currency, "XXX") else store.rates.get(c, np.nan) for c in names])
+    per_order = factor[index]
+    keep = ~np.isnan(per_order)
+    if keep.all() and np.all(per_order == 1.0):
+        return batch
+    return OrderBatch(batch.customer_ids, batch.customer_codes[keep], batch.created_utc[keep],
+                      np.rint(batch.amount_units[keep] * per_order[keep]).astype(np.int64),
+                      batch.status_codes[keep])
+
+
+def _score(db: Database, store: StoreRuntime, started: datetime, summary: RunSummary) -> ScoredCustomers:
+    ledger = load_ledger(db, store.name, merge_guests_by_email=store.merge_guests_by_email)
+    summary.ledger = ledger
+    batch = _in_store_currency(ledger, store)
+    metrics, counts = aggregate(batch, _as_of(store, started), ZoneInfo(store.tz_name), store.window_days,
+                                store.half_life_days)
+    summary.order_counts = counts
+    scored = score(metrics, store.settings)
+    summary.customers_scored = len(scored)
+    return scored
+
+
+def _push_sink(db: Database, store: StoreRuntime, sink: SinkWithFields, summary: RunSummary, options: RunOptions,
+               keep_lease: Callable[[], None]) -> SinkOutcome:
+    outcome = SinkOutcome(sink.name)
+    assert summary.scored is not None and summary.ledger is not None
+    fields = sink.fields
+    try:
+        if options.full_resync and not options.dry_run:
+            sink_state.forget_sink(db, store.name, sink.name)
+        if not options.dry_run:
+            for pending in sink_state.pending_batches(db, store.name, sink.name):
+                _push_batch(db, store, sink, fields, pending.run_id, pending.batch_id, pending.changes, outcome)
+                outcome.replayed_batches += 1
+                keep_lease()
+        acknowledged = {} if options.full_resync else sink_state.load_acknowledged(db, store.name, sink.name, fields)
+        changes = diff(fields, current_records(summary.scored, fields), acknowledged, summary.ledger.contacts)
+        given_up = sink_state.given_up(db, store.name, sink.name)
+        if given_up:
+            kept = [c for c in changes if given_up.get(c.customer_key) != sink_state.fingerprint(c)]
+            outcome.given_up = len(changes) - len(kept)
+            changes = kept
+        outcome.changes = len(changes)
+        outcome.transitions = Counter((c.old_segment or "-", c.new_segment or "-") for c in changes)
+        if options.dry_run:
+            return outcome
+        for seq, start in enumerate(range(0, len(changes), sink.batch_size)):
+            batch = changes[start:start + sink.batch_size]
+            batch_id = f"{store.name}:{sink.name}:{summary.run_id}:{seq}"
+            sink_state.put_outbox(db, store.name, sink.name, batch_id, summary.run_id, seq, batch)
+            _push_batch(db, store, sink, fields, summary.run_id, batch_id, batch, outcome)
+            if options.progress:
+                options.progress(sink.name, outcome.accepted)
+            keep_lease()
+    except (TransientError, AuthError, PermanentError) as exc:
+        # The unacknowledged changes go out on the next run; other sinks carry on.
+        outcome.error = _safe(exc)
+        log.warning("store %s sink %s: %s", store.name, sink.name, outcome.error)
+    return outcome
+
+
+def _push_batch(db: Database, store: StoreRuntime, sink: SinkWithFields, fields: Sequence[str], run_id: int,
+                batch_id: str, changes: Sequence[Change], outcome: SinkOutcome) -> None:
+    result = sink.push(batch_id, changes)
+    sink_state.acknowledge(db, store.name, sink.name, fields, run_id, batch_id, changes, result.accepted,
+                           result.rejected)
+    outcome.accepted += len(result.accepted)
+    outcome.rejected += len(result.rejected)
+    log.info("store %s sink %s batch %s: %d accepted, %d rejected", store.name, sink.name, batch_id,
+             len(result.accepted), len(result.rejected))
+
+
+def pending_changes(db: Database, store: StoreRuntime, now: datetime | None = None) -> dict[str, int]:
+    """Per sink, how many changes the next run would push from the orders already in the ledger
+    (no pull, no run recorded), plus changes waiting in unfinished batches."""
+    summary = RunSummary(run_id=0, store=store.name)
+    scored = _score(db, store, now or datetime.now(UTC), summary)
+    assert summary.ledger is not None
+    pending: dict[str, int] = {}
+    for sink in store.sinks:
+        fields = sink.fields
+        acknowledged = sink_state.load_acknowledged(db, store.name, sink.name, fields)
+        changes = diff(fields, current_records(scored, fields), acknowledged, summary.ledger.contacts)
+        in_outbox = sum(len(b.changes) for b in sink_state.pending_batches(db, store.name, sink.name))
+        pending[sink.name] = len(changes) + in_outbox
+    return pending

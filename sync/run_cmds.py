@@ -1,0 +1,143 @@
+"""`rfmsync sync` and `rfmsync backfill`: one run now, with a clean stop on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rfmsync.core.errors import ConfigError
+from rfmsync.sync.config import load_config
+from rfmsync.sync.pipeline import RunOptions, RunSummary, StoreBusy, run_store
+from rfmsync.sync.registry import build_store
+from rfmsync.sync.state import Database
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def add_parsers(commands: Any) -> None:
+    p = commands.add_parser("sync", help="run one store (or all) now: pull, score, push changes",
+                            description="Pull new orders, score the whole store as of now and push what changed "
+                                        "to each sink.")
+    p.add_argument("--config", type=Path, required=True, metavar="FILE")
+    p.add_argument("--store", help="only this store (default: all stores, one after another)")
+    p.add_argument("--dry-run", action="store_true", help="show the changes per sink, counted by segment "
+                   "transition; send nothing to any sink")
+    p.add_argument("--full-resync", action="store_true", help="push every customer again as if each sink "
+                   "were new (pushes are idempotent upserts)")
+    p.set_defaults(run=run_sync)
+
+    b = commands.add_parser("backfill", help="pull a store's whole history, then score and push",
+                            description="Pull the whole order history (or from --since), showing progress; "
+                                        "Ctrl-C stops after the current page and a later backfill resumes there.")
+    b.add_argument("--config", type=Path, required=True, metavar="FILE")
+    b.add_argument("--store", required=True)
+    b.add_argument("--since", metavar="YYYY-MM-DD", help="only orders updated on or after this date")
+    b.set_defaults(run=run_backfill)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """Ctrl-C and SIGTERM set an event the run loop checks between pages and batches, so the
+    current batch finishes and commits before the process exits."""
+    stop = threading.Event()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in handled}
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():  # a second Ctrl-C: the user means it
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nrfmsync: stopping after the current batch (Ctrl-C again to abort)", file=sys.stderr)
+
+    if threading.current_thread() is threading.main_thread():
+        for s in handled:
+            signal.signal(s, request_stop)
+    try:
+        yield stop
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def _progress_printer() -> Any:
+    if not sys.stderr.isatty():
+        return None  # logs stay quiet; a terminal gets a live count
+
+    def show(what: str, count: int) -> None:
+        print(f"\r  {what}: {count:,}", end="", file=sys.stderr, flush=True)
+    return show
+
+
+def describe(summary: RunSummary, dry_run: bool) -> str:
+    lines = [f"store {summary.store}: run {summary.run_id} {summary.outcome}; {summary.orders_pulled:,} orders "
+             f"pulled, {summary.source_rejects:,} rejected; {summary.customers_scored:,} customers scored"]
+    ledger = summary.ledger
+    if ledger is not None and (ledger.orders_without_customer or ledger.customers_without_email):
+        lines.append(f"  {ledger.orders_without_customer:,} orders without a customer (kept, not scored); "
+                     f"{ledger.customers_without_email:,} customers without an email")
+    for sink in summary.sinks:
+        verb = "would send" if dry_run else "sent"
+        status = f"failed: {sink.error}" if sink.error else "ok"
+        lines.append(f"  sink {sink.name}: {sink.changes:,} changes {verb}"
+                     + ("" if dry_run else f", {sink.accepted:,} accepted, {sink.rejected:,} rejected")
+                     + (f", {sink.given_up:,} held back after repeated rejection" if sink.given_up else "")
+                     + (f", {sink.replayed_batches} unfinished batches replayed" if sink.replayed_batches else "")
+                     + f" ({status})")
+        if dry_run:
+            for (old, new), n in sorted(sink.transitions.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"    {n:>8,}  {old} -> {new}")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace, stores: list[str], options: RunOptions) -> int:
+    config = load_config(args.config)
+    names = stores or list(config.stores)
+    db = Database(config.state_path)
+    code = EXIT_OK
+    try:
+        with stop_on_signals() as stop:
+            options.stop = stop
+            for name in names:
+                runtime = build_store(config, name)
+                try:
+                    summary = run_store(db, runtime, options)
+                except StoreBusy as exc:
+                    print(f"rfmsync: {exc}", file=sys.stderr)
+                    code = EXIT_FAILED
+                    continue
+                if options.progress:
+                    print(file=sys.stderr)
+                print(describe(summary, options.dry_run))
+                if summary.outcome == "interrupted":
+                    return EXIT_INTERRUPTED
+                if summary.outcome != "ok":
+                    code = EXIT_FAILED
+    finally:
+        db.close()
+    return code
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    options = RunOptions(kind="sync", dry_run=args.dry_run, full_resync=args.full_resync,
+                         progress=_progress_printer())
+    return _run(args, [args.store] if args.store else [], options)
+
+
+def run_backfill(args: argparse.Namespace) -> int:
+    since = None
+    if args.since:
+        try:
+            since = datetime.combine(date.fromisoformat(args.since), datetime.min.time(), UTC)
+        except ValueError:
+            raise ConfigError("--since", f"expected a date YYYY-MM-DD, got {args.since!r}") from None
+    options = RunOptions(kind="backfill", backfill_since=since, progress=_progress_printer())
+    return _run(args, [args.store], options)

@@ -1,0 +1,147 @@
+"""Per-sink acknowledged records, the outbox of batches in flight, and rejected records.
+
+A batch is written to the outbox before it is pushed and removed in the same transaction that
+acknowledges what the platform accepted. A batch still in the outbox after a crash is pushed again,
+with the same id and the same changes, before anything new: sinks are idempotent upserts and get
+the id to drop exact replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from rfmsync.core.diff import Change, ChangeKind, Record
+from rfmsync.sync.state import Database
+
+# A record a platform refuses is offered again on later runs, but not forever: after this many
+# refusals of the same change it waits until the customer's record changes.
+MAX_REJECTED_ATTEMPTS = 3
+
+
+def load_acknowledged(db: Database, store: str, sink: str, field_names: Sequence[str]) -> dict[str, Record]:
+    """What this sink last accepted, as tuples in `field_names` order ("" for a field it never got)."""
+    row = db.conn.execute("SELECT fields FROM sink_fields WHERE store = ? AND sink = ?", (store, sink)).fetchone()
+    stored_names: list[str] = json.loads(row[0]) if row else list(field_names)
+    position = {name: i for i, name in enumerate(stored_names)}
+    remap = [position.get(name) for name in field_names]
+    identity = remap == list(range(len(field_names)))
+    acknowledged: dict[str, Record] = {}
+    for key, record in db.conn.execute(
+            "SELECT customer_key, record FROM sink_records WHERE store = ? AND sink = ?", (store, sink)):
+        values = json.loads(record)
+        acknowledged[key] = tuple(values) if identity else tuple("" if i is None else values[i] for i in remap)
+    return acknowledged
+
+
+def change_to_json(change: Change) -> dict[str, object]:
+    return {"customer_key": change.customer_key, "kind": change.kind.value, "old_segment": change.old_segment,
+            "new_segment": change.new_segment, "fields": dict(change.fields), "email": change.email,
+            "phone": change.phone}
+
+
+def change_from_json(data: Mapping[str, object]) -> Change:
+    fields = data.get("fields") or {}
+    assert isinstance(fields, dict)
+    return Change(customer_key=str(data["customer_key"]), kind=ChangeKind(str(data["kind"])),
+                  old_segment=_opt(data.get("old_segment")), new_segment=_opt(data.get("new_segment")),
+                  fields={str(k): str(v) for k, v in fields.items()}, email=_opt(data.get("email")),
+                  phone=_opt(data.get("phone")))
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def fingerprint(change: Change) -> str:
+    """Identifies what a change asks for, so a refused change is not offered forever."""
+    text = json.dumps([change.kind.value, change.new_segment, sorted(change.fields.items())])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PendingBatch:
+    batch_id: str
+    run_id: int
+    changes: list[Change]
+
+
+def put_outbox(db: Database, store: str, sink: str, batch_id: str, run_id: int, seq: int,
+               changes: Sequence[Change]) -> None:
+    payload = json.dumps([change_to_json(c) for c in changes], separators=(",", ":"))
+    with db.transaction() as conn:
+        conn.execute("INSERT OR REPLACE INTO outbox (store, sink, batch_id, run_id, seq, payload) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", (store, sink, batch_id, run_id, seq, payload))
+
+
+def pending_batches(db: Database, store: str, sink: str) -> list[PendingBatch]:
+    rows = db.conn.execute("SELECT batch_id, run_id, payload FROM outbox WHERE store = ? AND sink = ? "
+                           "ORDER BY run_id, seq", (store, sink)).fetchall()
+    return [PendingBatch(batch_id, run_id, [change_from_json(c) for c in json.loads(payload)])
+            for batch_id, run_id, payload in rows]
+
+
+def acknowledge(db: Database, store: str, sink: str, field_names: Sequence[str], run_id: int, batch_id: str,
+                changes: Sequence[Change], accepted: Iterable[str], rejected: Mapping[str, str]) -> None:
+    """Applies what the platform accepted, records what it refused, and closes the batch: one transaction."""
+    accepted_keys = set(accepted)
+    by_key = {c.customer_key: c for c in changes}
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO sink_fields (store, sink, fields) VALUES (?, ?, ?) ON CONFLICT (store, sink) "
+                     "DO UPDATE SET fields = excluded.fields", (store, sink, json.dumps(list(field_names))))
+        removals = [(store, sink, k) for k in accepted_keys if by_key[k].kind is ChangeKind.LEFT]
+        upserts = [(store, sink, k, json.dumps([by_key[k].fields.get(n, "") for n in field_names]), run_id)
+                   for k in accepted_keys if by_key[k].kind is not ChangeKind.LEFT]
+        conn.executemany("DELETE FROM sink_records WHERE store = ? AND sink = ? AND customer_key = ?", removals)
+        conn.executemany("INSERT INTO sink_records (store, sink, customer_key, record, acked_run) "
+                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (store, sink, customer_key) DO UPDATE SET "
+                         "record = excluded.record, acked_run = excluded.acked_run", upserts)
+        conn.executemany("DELETE FROM rejects WHERE store = ? AND origin = 'sink' AND origin_name = ? "
+                         "AND record_key = ?", [(store, sink, k) for k in accepted_keys])
+        for key, reason in rejected.items():
+            conn.execute(
+                "INSERT INTO rejects (store, origin, origin_name, record_key, reason, fingerprint, first_run, "
+                "last_run) VALUES (?, 'sink', ?, ?, ?, ?, ?, ?) ON CONFLICT (store, origin, origin_name, "
+                "record_key) DO UPDATE SET reason = excluded.reason, last_run = excluded.last_run, "
+                "attempts = CASE WHEN rejects.fingerprint = excluded.fingerprint THEN rejects.attempts + 1 "
+                "ELSE 1 END, fingerprint = excluded.fingerprint",
+                (store, sink, key, reason[:500], fingerprint(by_key[key]), run_id, run_id))
+        conn.execute("DELETE FROM outbox WHERE store = ? AND sink = ? AND batch_id = ?", (store, sink, batch_id))
+
+
+def given_up(db: Database, store: str, sink: str) -> dict[str, str]:
+    """Customer key -> fingerprint of changes refused MAX_REJECTED_ATTEMPTS times: skipped until they change."""
+    rows = db.conn.execute("SELECT record_key, fingerprint FROM rejects WHERE store = ? AND origin = 'sink' "
+                           "AND origin_name = ? AND attempts >= ?", (store, sink, MAX_REJECTED_ATTEMPTS))
+    return dict(rows.fetchall())
+
+
+def forget_sink(db: Database, store: str, sink: str) -> None:
+    """For --full-resync: the sink gets everything again as if new (pushes are idempotent upserts)."""
+    with db.transaction() as conn:
+        conn.execute("DELETE FROM sink_records WHERE store = ? AND sink = ?", (store, sink))
+        conn.execute("DELETE FROM sink_fields WHERE store = ? AND sink = ?", (store, sink))
+        conn.execute("DELETE FROM rejects WHERE store = ? AND origin = 'sink' AND origin_name = ?", (store, sink))
+
+
+def record_source_rejects(db: Database, store: str, source: str, run_id: int,
+                          rejects: Sequence[tuple[str, str, Mapping[str, str]]]) -> None:
+    """(position, reason, raw row): kept so nothing a source sent is silently dropped."""
+    if not rejects:
+        return
+    with db.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO rejects (store, origin, origin_name, record_key, reason, raw, first_run, last_run) "
+            "VALUES (?, 'source', ?, ?, ?, ?, ?, ?) ON CONFLICT (store, origin, origin_name, record_key) DO "
+            "UPDATE SET reason = excluded.reason, raw = excluded.raw, last_run = excluded.last_run, "
+            "attempts = rejects.attempts + 1",
+            [(store, source, position, reason, json.dumps(dict(raw)), run_id, run_id)
+             for position, reason, raw in rejects])
+
+
+def reject_counts(db: Database, store: str) -> dict[tuple[str, str], int]:
+    rows = db.conn.execute("SELECT origin, origin_name, COUNT(*) FROM rejects WHERE store = ? "
+                           "GROUP BY origin, origin_name", (store,))
+    return {(origin, name): n for origin, name, n in rows.fetchall()}

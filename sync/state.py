@@ -1,0 +1,125 @@
+"""The durable local state: SQLite in WAL mode under `state_dir`, schema versioned with migrations.
+
+Tables: the order ledger, cursors, runs, score snapshots, per-sink acknowledged records, the
+outbox of batches being pushed, rejected records, and store leases. Everything that belongs
+together commits in one transaction (a page of orders with its cursor; a batch's acks with the
+removal of its outbox entry), so a crash at any point leaves a state a restart can resume from.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rfmsync.core.errors import RfmsyncError
+
+STATE_FILE = "state.sqlite3"
+
+# Each entry moves the schema one version up; never edit a released entry, append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE orders (
+        store TEXT NOT NULL, source TEXT NOT NULL, order_id TEXT NOT NULL,
+        customer_key TEXT, email TEXT, phone TEXT,
+        created_utc INTEGER NOT NULL, updated_utc INTEGER NOT NULL,
+        amount_units INTEGER NOT NULL, currency TEXT NOT NULL, status TEXT NOT NULL, channel TEXT,
+        PRIMARY KEY (store, source, order_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE cursors (
+        store TEXT NOT NULL, source TEXT NOT NULL, since_utc INTEGER, cursor TEXT,
+        PRIMARY KEY (store, source)
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, store TEXT NOT NULL, kind TEXT NOT NULL,
+        started_utc INTEGER NOT NULL, ended_utc INTEGER, outcome TEXT NOT NULL,
+        counts TEXT NOT NULL DEFAULT '{}', error TEXT
+    );
+    CREATE INDEX runs_by_store ON runs (store, id);
+    CREATE TABLE snapshots (
+        run_id INTEGER PRIMARY KEY, store TEXT NOT NULL, as_of TEXT NOT NULL, data BLOB NOT NULL
+    );
+    CREATE INDEX snapshots_by_store ON snapshots (store, run_id);
+    CREATE TABLE sink_fields (
+        store TEXT NOT NULL, sink TEXT NOT NULL, fields TEXT NOT NULL, PRIMARY KEY (store, sink)
+    );
+    CREATE TABLE sink_records (
+        store TEXT NOT NULL, sink TEXT NOT NULL, customer_key TEXT NOT NULL,
+        record TEXT NOT NULL, acked_run INTEGER NOT NULL,
+        PRIMARY KEY (store, sink, customer_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE outbox (
+        store TEXT NOT NULL, sink TEXT NOT NULL, batch_id TEXT NOT NULL, run_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL, payload TEXT NOT NULL,
+        PRIMARY KEY (store, sink, batch_id)
+    );
+    CREATE TABLE rejects (
+        store TEXT NOT NULL, origin TEXT NOT NULL, origin_name TEXT NOT NULL, record_key TEXT NOT NULL,
+        reason TEXT NOT NULL, fingerprint TEXT NOT NULL DEFAULT '', raw TEXT NOT NULL DEFAULT '{}',
+        attempts INTEGER NOT NULL DEFAULT 1, first_run INTEGER, last_run INTEGER,
+        PRIMARY KEY (store, origin, origin_name, record_key)
+    );
+    CREATE TABLE leases (
+        store TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_utc REAL NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StateError(RfmsyncError):
+    """The state file cannot be opened or is from a newer rfmsync."""
+
+
+class Database:
+    """One SQLite connection with explicit transactions (BEGIN IMMEDIATE takes the write lock up
+    front, so two processes never both read-then-write the same rows)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / STATE_FILE
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"{self.path}: cannot open the state ({exc})") from None
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        # FULL makes every commit durable across a power cut, not only a process crash.
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.transaction() as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StateError(f"{self.path}: written by a newer rfmsync (schema {version}, this one "
+                                 f"knows {SCHEMA_VERSION}); upgrade rfmsync")
+            for number in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def now_utc() -> float:
+    return time.time()
