@@ -81,3 +81,53 @@ def test_unreadable_files_name_the_file(tmp_path: Path) -> None:
         load_config(bad)
     with pytest.raises(ConfigError, match=r"missing\.toml: cannot read"):
         load_config(tmp_path / "missing.toml")
+
+
+def sync_base() -> dict[str, Any]:
+    return tomllib.loads('''
+[stores.acme]
+[[stores.acme.sources]]
+type = "csv"
+path = "orders.csv"
+[[stores.acme.sinks]]
+type = "webhook"
+url = "https://hooks.example.com/rfm"
+secret = "${ACME_HOOK_SECRET}"
+''')
+
+
+@pytest.mark.parametrize(("change", "path", "message"), [
+    (lambda c: c["stores"]["acme"]["sinks"][0].update(url="ftp://x"), "stores.acme.sinks[0].url", "http"),
+    (lambda c: c["stores"]["acme"]["sinks"][0].update(colour="red"), "stores.acme.sinks[0].colour", "unknown key"),
+    (lambda c: c["stores"]["acme"]["sinks"][0].update(type="carrier-pigeon"), "stores.acme.sinks[0]",
+     "does not match any of the expected tags"),
+    (lambda c: c["stores"]["acme"]["sinks"][0].pop("url"), "stores.acme.sinks[0].url", "required but missing"),
+    (lambda c: c["stores"]["acme"]["sinks"][0].update(batch_size=0), "stores.acme.sinks[0].batch_size",
+     "greater than or equal to 1"),
+    (lambda c: c["stores"]["acme"]["sources"][0].update(lookback_minutes=-5),
+     "stores.acme.sources[0].lookback_minutes", "greater than or equal to 0"),
+    (lambda c: c["stores"]["acme"].update(schedule="every day"), "stores.acme.schedule", "not a cron expression"),
+    (lambda c: c["stores"]["acme"].update(rates={"USD": -1}), "stores.acme.rates", "positive rate"),
+    (lambda c: c["stores"]["acme"]["sinks"].append(dict(c["stores"]["acme"]["sinks"][0])), "stores.acme",
+     "two are named 'webhook'"),
+    (lambda c: c["stores"]["acme"]["sinks"][0].update(secret="${NOT_SET_ANYWHERE}"),
+     "stores.acme.sinks[0].secret", "environment variable NOT_SET_ANYWHERE is not set"),
+    (lambda c: c.update(stores={"a b": c["stores"]["acme"]}), "stores", "may hold only letters"),
+])
+def test_sync_settings_errors_name_their_path(change: Any, path: str, message: str) -> None:
+    config = sync_base()
+    change(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config, "rfmsync.toml", environ={"ACME_HOOK_SECRET": "s3cret-value"})
+    text = str(caught.value)
+    assert text.startswith(f"rfmsync.toml: {path}:"), text
+    assert message in text, text
+    assert "s3cret-value" not in text
+
+
+def test_secrets_come_from_the_environment_and_never_print(tmp_path: Path) -> None:
+    config = parse_config(sync_base(), "c.toml", base_dir=tmp_path, environ={"ACME_HOOK_SECRET": "s3cret-value"})
+    sink = config.stores["acme"].sinks[0]
+    assert sink.secret.get_secret_value() == "s3cret-value"  # type: ignore[union-attr]
+    assert "s3cret-value" not in repr(config) and "s3cret-value" not in str(config)
+    assert config.state_path == tmp_path / ".rfmsync"

@@ -1,0 +1,186 @@
+"""The run loop with an in-memory source and a recording sink: only changes, acks, failures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pipelinekit import NOW, TRANSIENT, MemorySource, RecordingSink, open_db, order, run, runtime
+from rfmsync.core.custom import scheme_from_toml
+from rfmsync.core.diff import ChangeKind
+from rfmsync.core.errors import AuthError
+from rfmsync.core.rfm import RfmSettings
+from rfmsync.sync import sink_state
+from rfmsync.sync.ledger import order_count, upsert_orders
+from rfmsync.sync.runs import recent_runs
+
+ORDERS = [
+    order("o1", "ann", 2, "100.00"), order("o2", "ann", 30, "80.00"), order("o3", "ann", 60, "50.00"),
+    order("o4", "bob", 100, "40.00"), order("o5", "bob", 200, "20.00"),
+    order("o6", "cyd", 400, "10.00"),
+]
+# Fixed bands and fixed comparison values: each customer's segment depends on their own orders
+# only, so "a new order moves exactly that customer" is testable. Quick-audience 3-level bands:
+# R 0-30 -> 3, 31-90 -> 2, 91+ -> 1; F 1 -> 1, 2-4 -> 2, 5+ -> 3; M <100 -> 1, <1000 -> 2, else 3.
+INDEPENDENT = RfmSettings(scheme="quick-audience", method="ranges", comparison={"r": 2, "f": 2, "m": 2})
+
+
+def test_first_run_pushes_everyone_and_second_run_pushes_nothing(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    source, sink = MemorySource(list(ORDERS)), RecordingSink()
+    first = run(db, runtime(source, sink))
+    assert first.outcome == "ok" and first.orders_pulled == 6
+    # Quantiles, n=3, L=5: ranks 1, 2, 3 score 1, 2, 4. R (worst first): cyd 400 d, bob 100, ann 2.
+    # ann 444 (R4, FM (4+4+1)//2=4: Loyal Customers); bob 222 (R2, FM2: Hibernating); cyd 111 (Lost).
+    assert {c.customer_key: (c.kind, c.fields["segment"], c.fields["rfm_cell"]) for c in sink.changes()} == {
+        "ann": (ChangeKind.ENTERED, "Loyal Customers", "444"),
+        "bob": (ChangeKind.ENTERED, "Hibernating", "222"),
+        "cyd": (ChangeKind.ENTERED, "Lost", "111"),
+    }
+    assert [batch_id for batch_id, _ in sink.pushes] == [f"shop:rec:{first.run_id}:0"]
+    second = run(db, runtime(source, sink), at=NOW + timedelta(hours=1))
+    assert second.outcome == "ok" and second.sinks[0].changes == 0
+    assert len(sink.pushes) == 1  # no request at all
+    # The second pull re-reads from an hour (the look-back) before the first run's start.
+    assert source.calls[1] == (NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert order_count(db, "shop") == 6
+
+
+def test_a_new_order_moves_exactly_that_customer(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    source, sink = MemorySource(list(ORDERS)), RecordingSink()
+    run(db, runtime(source, sink, settings=INDEPENDENT))
+    # ann R3 F2 M2 High Value; bob R1 F2 M1 General Keep; cyd R1 F1 M1 Potential.
+    assert sink.state() == {"ann": "High Value", "bob": "General Keep", "cyd": "Potential"}
+    later = NOW + timedelta(minutes=30)
+    source.orders.append(order("o7", "cyd", 0, "500.00").model_copy(
+        update={"created_at": NOW + timedelta(minutes=10), "updated_at": NOW + timedelta(minutes=10)}))
+    summary = run(db, runtime(source, sink, settings=INDEPENDENT), at=later)
+    assert summary.orders_pulled == 1
+    # cyd: 0 days -> R3, 2 orders -> F2, 510.00 -> M2: all high, High Value, cell 322.
+    (change,) = sink.pushes[-1][1]
+    assert (change.customer_key, change.kind, change.old_segment, change.new_segment, change.fields["rfm_cell"]) \
+        == ("cyd", ChangeKind.MOVED, "Potential", "High Value", "322")
+
+
+def test_a_customer_who_leaves_all_segments_is_removed(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    recent_only = scheme_from_toml({"rules": [{"name": "Recent", "r": 3}]})
+    settings = RfmSettings(scheme=recent_only, levels=3, method="ranges")
+    source, sink = MemorySource([order("o1", "ann", 2, "10.00"), order("o2", "bob", 5, "10.00")]), RecordingSink()
+    run(db, runtime(source, sink, settings=settings))
+    assert sink.state() == {"ann": "Recent", "bob": "Recent"}
+    # 27 days later ann's last order is 29 days old (still R3), bob's 32 (R2: no rule reaches him).
+    run(db, runtime(source, sink, settings=settings), at=NOW + timedelta(days=27))
+    (change,) = sink.pushes[-1][1]
+    assert (change.customer_key, change.kind, change.old_segment, change.new_segment, dict(change.fields)) == \
+        ("bob", ChangeKind.LEFT, "Recent", None, {})
+    assert sink.state() == {"ann": "Recent"}
+    assert set(sink_state.load_acknowledged(db, "shop", "rec", ["segment", "rfm_cell"])) == {"ann"}
+
+
+def test_a_failing_sink_gets_the_same_changes_next_run_and_does_not_hold_back_others(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    source = MemorySource(list(ORDERS))
+    good, flaky = RecordingSink(name="good"), RecordingSink(name="flaky", fail_with=TRANSIENT)
+    first = run(db, runtime(source, good, flaky))
+    assert first.outcome == "partial"
+    assert [(s.name, s.accepted, s.error) for s in first.sinks] == [
+        ("good", 3, None), ("flaky", 0, "POST https://example.invalid/: 503 Service Unavailable")]
+    assert recent_runs(db, "shop")[0].outcome == "partial"
+    flaky.fail_with = None
+    second = run(db, runtime(source, good, flaky), at=NOW + timedelta(hours=1))
+    assert second.outcome == "ok"
+    assert [(c.customer_key, c.new_segment) for c in flaky.changes()] == \
+        [(c.customer_key, c.new_segment) for c in good.changes()]
+    assert len(good.pushes) == 1  # the good sink had nothing new the second time
+
+
+def test_auth_error_stops_only_that_sink(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    bad = RecordingSink(name="bad", fail_with=AuthError("mailchimp: the API key was refused (401)"))
+    good = RecordingSink(name="good")
+    summary = run(db, runtime(MemorySource(list(ORDERS)), bad, good))
+    assert [(s.name, s.error is None) for s in summary.sinks] == [("bad", False), ("good", True)]
+    assert "API key was refused" in (summary.sinks[0].error or "")
+    assert len(good.changes()) == 3
+
+
+def test_rejected_records_are_retried_a_few_times_then_held_until_they_change(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    source, sink = MemorySource(list(ORDERS)), RecordingSink(reject={"bob": "invalid email address"})
+    offered = []
+    for hour in range(5):
+        summary = run(db, runtime(source, sink), at=NOW + timedelta(hours=hour))
+        offered.append([c.customer_key for c in sink.pushes[-1][1]] if summary.sinks[0].changes else [])
+    # Refused 3 times (MAX_REJECTED_ATTEMPTS), then held back while bob's change stays the same.
+    assert offered == [["ann", "bob", "cyd"], ["bob"], ["bob"], [], []]
+    assert summary.sinks[0].given_up == 1
+    rows = db.conn.execute("SELECT record_key, reason, attempts FROM rejects WHERE origin = 'sink'").fetchall()
+    assert rows == [("bob", "invalid email address", 3)]
+    sink.reject = {}
+    source.orders.append(order("o8", "bob", 0, "5.00").model_copy(
+        update={"created_at": NOW + timedelta(hours=5), "updated_at": NOW + timedelta(hours=5)}))
+    run(db, runtime(source, sink), at=NOW + timedelta(hours=6))
+    assert "bob" in [c.customer_key for c in sink.pushes[-1][1]]
+    assert db.conn.execute("SELECT COUNT(*) FROM rejects WHERE origin = 'sink'").fetchone()[0] == 0
+
+
+def test_dry_run_sends_nothing_and_counts_transitions(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    source, sink = MemorySource(list(ORDERS)), RecordingSink()
+    summary = run(db, runtime(source, sink), dry_run=True)
+    assert sink.pushes == []
+    assert dict(summary.sinks[0].transitions) == {("-", "Loyal Customers"): 1, ("-", "Hibernating"): 1,
+                                                  ("-", "Lost"): 1}
+    assert sink_state.load_acknowledged(db, "shop", "rec", ["segment", "rfm_cell"]) == {}
+    assert db.conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0] == 0
+    assert recent_runs(db, "shop")[0].kind == "dry-run"
+
+
+def test_full_resync_pushes_everyone_again(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    source, sink = MemorySource(list(ORDERS)), RecordingSink()
+    run(db, runtime(source, sink))
+    run(db, runtime(source, sink), at=NOW + timedelta(hours=1), full_resync=True)
+    assert [sorted(c.customer_key for c in batch) for _, batch in sink.pushes] == [["ann", "bob", "cyd"]] * 2
+
+
+def test_unfinished_batch_is_replayed_first_with_its_id(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    source, sink = MemorySource(list(ORDERS)), RecordingSink(batch_size=2)
+    run(db, runtime(source, sink))
+    # As if a process died after writing a batch to the outbox and before the ack.
+    stale = sink.pushes[0][1][:1]
+    sink_state.put_outbox(db, "shop", "rec", "shop:rec:99:0", 99, 0, stale)
+    run(db, runtime(source, sink), at=NOW + timedelta(hours=1))
+    assert sink.pushes[-1][0] == "shop:rec:99:0"
+    assert [c.customer_key for c in sink.pushes[-1][1]] == [stale[0].customer_key]
+    assert sink_state.pending_batches(db, "shop", "rec") == []
+
+
+def test_batches_follow_the_sink_size_and_ids_are_sequential(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    sink = RecordingSink(batch_size=2)
+    summary = run(db, runtime(MemorySource(list(ORDERS)), sink))
+    assert [(batch_id, [c.customer_key for c in batch]) for batch_id, batch in sink.pushes] == [
+        (f"shop:rec:{summary.run_id}:0", ["ann", "bob"]), (f"shop:rec:{summary.run_id}:1", ["cyd"])]
+
+
+def test_newest_version_of_an_order_wins_and_refunds_reach_the_scores(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    source, sink = MemorySource([order("o1", "ann", 5, "500.00", updated_days_ago=5)]), RecordingSink()
+    run(db, runtime(source, sink, settings=INDEPENDENT))
+    assert sink.state() == {"ann": "Key Develop"}  # R3 high, F1 low, M2 high
+    refunded = order("o1", "ann", 5, "0.00", updated_days_ago=0).model_copy(
+        update={"updated_at": NOW + timedelta(minutes=1)})
+    source.orders = [refunded]
+    summary = run(db, runtime(source, sink, settings=INDEPENDENT), at=NOW + timedelta(minutes=5))
+    assert summary.customers_scored == 0
+    assert sink.state() == {}
+    # A late, out-of-date copy of the order (updated before the refund) must not win.
+    upsert_orders(db, "shop", "mem", [order("o1", "ann", 5, "900.00", updated_days_ago=9)], None)
+    assert db.conn.execute("SELECT amount_units FROM orders WHERE order_id = 'o1'").fetchone() == (0,)
+    upsert_orders(db, "shop", "mem", [refunded.model_copy(update={"amount": 250, "updated_at": NOW + timedelta(
+        minutes=9)})], None)
+    assert db.conn.execute("SELECT amount_units FROM orders WHERE order_id = 'o1'").fetchone() == (2_500_000,)
