@@ -7,7 +7,7 @@ than dicts keep a million customers cheap; the field names travel once, beside t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 Record = tuple[str, ...]
@@ -32,16 +32,16 @@ class Change:
     phone: str | None = None
 
 
-def diff(field_names: Sequence[str], current: Mapping[str, Record], acknowledged: Mapping[str, Record],
-         contacts: Mapping[str, tuple[str | None, str | None]] | None = None) -> list[Change]:
+def diff(field_names: Sequence[str], current: Mapping[str, Record], acknowledged: Mapping[str, Record]
+         ) -> list[Change]:
     """Entered, moved, updated and left customers, sorted by customer key.
 
     A current record with an empty segment counts as in no segment, so a customer a custom scheme
-    no longer reaches is removed like one who left.
+    no longer reaches is removed like one who left. Email and phone are added afterwards, with
+    with_contacts, for the changed customers only.
     """
     if not field_names or field_names[0] != "segment":
         raise ValueError("the first pushed field must be 'segment'")
-    contacts = contacts or {}
     changes: list[Change] = []
     for key, now in current.items():
         before = acknowledged.get(key)
@@ -55,13 +55,17 @@ def diff(field_names: Sequence[str], current: Mapping[str, Record], acknowledged
             kind = ChangeKind.MOVED
         else:
             kind = ChangeKind.UPDATED
-        email, phone = contacts.get(key, (None, None))
         changes.append(Change(key, kind, before[0] if before else None, now[0],
-                              dict(zip(field_names, now, strict=True)), email, phone))
+                              dict(zip(field_names, now, strict=True))))
     for key, before in acknowledged.items():
         now_record = current.get(key)
         if now_record is None or not now_record[0]:
-            email, phone = contacts.get(key, (None, None))
-            changes.append(Change(key, ChangeKind.LEFT, before[0], None, {}, email, phone))
+            changes.append(Change(key, ChangeKind.LEFT, before[0], None, {}))
     changes.sort(key=lambda c: c.customer_key)
     return changes
+
+
+def with_contacts(changes: Sequence[Change], contacts: Mapping[str, tuple[str | None, str | None]]) -> list[Change]:
+    """The changes with each customer's email and phone filled in."""
+    return [replace(c, email=contacts.get(c.customer_key, (None, None))[0],
+                    phone=contacts.get(c.customer_key, (None, None))[1]) for c in changes]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 from rfmsync.core.batch import OrderBatch, factorize, to_units
-from rfmsync.core.models import STATUS_CODES, Order, OrderStatus, normalize_email
+from rfmsync.core.models import STATUS_CODES, Order
 from rfmsync.sync.state import Database
 
 _UPSERT = """
@@ -82,55 +82,96 @@ def order_count(db: Database, store: str) -> int:
 
 @dataclass(frozen=True)
 class Ledger:
-    """A store's scorable orders as columns, plus what the reports and sinks need beside them."""
+    """A store's scorable orders as columns, plus counts for summaries."""
 
     batch: OrderBatch
-    currencies: list[str]  # per order, for conversion or exclusion
-    contacts: dict[str, tuple[str | None, str | None]]  # customer key -> (email, phone), newest order's
+    currencies: Sequence[str]  # per order, for conversion or exclusion
     orders_total: int
     orders_without_customer: int
-    customers_without_email: int
+
+
+# The key an order scores under: the source's customer id, or for guests (when the store allows it)
+# "email:" + the normalized email. SQLite's lower() folds ASCII only, as normalize_email's
+# str.lower() does for the addresses shops hold; trim() drops the same spaces strip() does.
+_KEY = ("COALESCE(customer_key, CASE WHEN ? AND email IS NOT NULL AND trim(email) != '' "
+        "THEN 'email:' || lower(trim(email)) END)")
+# Status text to STATUS_CODES in SQL: decoding a million strings in Python costs half a second.
+_STATUS = "CASE status " + " ".join(f"WHEN '{s.value}' THEN {c}" for s, c in STATUS_CODES.items()) + " END"
 
 
 def load_ledger(db: Database, store: str, *, merge_guests_by_email: bool = False) -> Ledger:
     """All of a store's orders, every source together, as one customer base.
 
     Guests (no customer id) are merged by normalized email when the store allows it; orders with
-    neither stay in the ledger and are counted, not scored.
+    neither stay in the ledger and are counted, not scored. Rows are transposed with zip() rather
+    than a Python loop per order, which cost seconds per million orders.
     """
-    rows = db.conn.execute(
-        "SELECT customer_key, email, phone, created_utc, amount_units, currency, status FROM orders "
-        "WHERE store = ? ORDER BY updated_utc", (store,)).fetchall()
-    keys: list[str] = []
-    created: list[int] = []
-    amounts: list[int] = []
-    statuses: list[str] = []
-    currencies: list[str] = []
-    contacts: dict[str, tuple[str | None, str | None]] = {}
-    without_customer = 0
-    for key, email, phone, created_utc, units, currency, status in rows:
-        if key is None and merge_guests_by_email and email:
-            key = "email:" + normalize_email(email)
-        if key is None:
-            without_customer += 1
-            continue
-        keys.append(key)
-        created.append(created_utc)
-        amounts.append(units)
-        statuses.append(status)
-        currencies.append(currency)
-        if email or phone:
-            previous = contacts.get(key, (None, None))
-            contacts[key] = (email or previous[0], phone or previous[1])
+    merge = int(merge_guests_by_email)
+    rows = db.conn.execute(f"SELECT {_KEY}, created_utc, amount_units, currency, {_STATUS} FROM orders "
+                           f"WHERE store = ? AND {_KEY} IS NOT NULL", (merge, store, merge)).fetchall()
+    total = order_count(db, store)
+    keys, created, amounts, currencies, statuses = zip(*rows, strict=True) if rows else ((), (), (), (), ())
     customer_ids, codes = factorize(keys)
-    status_names, status_index = factorize(statuses)
-    status_table = np.asarray([STATUS_CODES[OrderStatus(s)] for s in status_names], dtype=np.uint8)
     batch = OrderBatch(
         customer_ids=customer_ids,
         customer_codes=codes,
         created_utc=np.asarray(created, dtype=np.int64),
         amount_units=np.asarray(amounts, dtype=np.int64),
-        status_codes=status_table[status_index] if len(statuses) else np.zeros(0, dtype=np.uint8),
+        status_codes=np.asarray(statuses, dtype=np.uint8),
     )
-    no_email = sum(1 for cid in customer_ids if not contacts.get(cid, (None, None))[0])
-    return Ledger(batch, currencies, contacts, len(rows), without_customer, no_email)
+    return Ledger(batch, currencies, total, total - len(rows))
+
+
+# Past this many customers one scan of the ledger beats chunked index look-ups (measured on 1M orders:
+# 100k look-ups 5.6 s, one scan 1.4 s).
+BULK_CONTACTS = 10_000
+
+
+def contacts_for(db: Database, store: str, keys: Sequence[str], *, merge_guests_by_email: bool = False,
+                 ) -> dict[str, tuple[str | None, str | None]]:
+    """Email and phone of each customer, from their most recently updated order that has one.
+
+    Only the customers a sink is about to be sent are looked up, through the indexes on customer id
+    and guest email, so a run with few changes reads few rows.
+    """
+    newest: dict[str, list[str | None]] = {}
+    if len(keys) > BULK_CONTACTS:
+        return _all_contacts(db, store, int(merge_guests_by_email))
+    by_id = [k for k in keys if not k.startswith("email:")]
+    guests = [k.removeprefix("email:") for k in keys if k.startswith("email:")] if merge_guests_by_email else []
+    for column, slot in (("email", 0), ("phone", 1)):
+        for start in range(0, len(by_id), 500):  # SQLite's default limit on bound parameters is 999+
+            chunk = by_id[start:start + 500]
+            # SQLite takes the bare column from the row holding MAX(): the newest order's value.
+            query = (f"SELECT customer_key, {column}, MAX(updated_utc) FROM orders WHERE store = ? AND "
+                     f"customer_key IN ({','.join('?' * len(chunk))}) AND {column} IS NOT NULL AND {column} != '' "
+                     "GROUP BY customer_key")
+            for key, value, _ in db.conn.execute(query, (store, *chunk)):
+                newest.setdefault(key, [None, None])[slot] = value
+        for start in range(0, len(guests), 500):
+            chunk = guests[start:start + 500]
+            query = (f"SELECT lower(trim(email)) AS g, {column}, MAX(updated_utc) FROM orders WHERE store = ? AND "
+                     f"customer_key IS NULL AND lower(trim(email)) IN ({','.join('?' * len(chunk))}) AND "
+                     f"{column} IS NOT NULL AND {column} != '' GROUP BY g")
+            for guest, value, _ in db.conn.execute(query, (store, *chunk)):
+                newest.setdefault(f"email:{guest}", [None, None])[slot] = value
+    return {key: (pair[0], pair[1]) for key, pair in newest.items()}
+
+
+def _all_contacts(db: Database, store: str, merge: int) -> dict[str, tuple[str | None, str | None]]:
+    newest: dict[str, list[str | None]] = {}
+    for column, slot in (("email", 0), ("phone", 1)):
+        query = (f"SELECT {_KEY} AS key, {column}, MAX(updated_utc) FROM orders WHERE store = ? AND "
+                 f"{column} IS NOT NULL AND {column} != '' GROUP BY key HAVING key IS NOT NULL")
+        for key, value, _ in db.conn.execute(query, (merge, store)):
+            newest.setdefault(key, [None, None])[slot] = value
+    return {key: (pair[0], pair[1]) for key, pair in newest.items()}
+
+
+def customers_without_email(db: Database, store: str, *, merge_guests_by_email: bool = False) -> int:
+    """Scorable customers none of whose orders carries an email (for reports; reads every order)."""
+    merge = int(merge_guests_by_email)
+    row = db.conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT {_KEY} AS key FROM orders WHERE store = ? GROUP BY key HAVING key IS NOT NULL "
+        "AND MAX(email IS NOT NULL AND trim(email) != '') = 0)", (merge, store)).fetchone()
+    return int(row[0])

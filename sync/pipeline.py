@@ -20,11 +20,11 @@ import numpy as np
 from rfmsync.connectors.base import Sink, Source
 from rfmsync.core.aggregate import OrderCounts, aggregate
 from rfmsync.core.batch import OrderBatch, factorize
-from rfmsync.core.diff import Change, diff
+from rfmsync.core.diff import Change, diff, with_contacts
 from rfmsync.core.errors import AuthError, PermanentError, RfmsyncError, TransientError
 from rfmsync.core.rfm import RfmSettings, ScoredCustomers, score
 from rfmsync.sync import runs, sink_state
-from rfmsync.sync.ledger import Cursor, Ledger, get_cursor, load_ledger, set_cursor, upsert_orders
+from rfmsync.sync.ledger import Cursor, Ledger, contacts_for, get_cursor, load_ledger, set_cursor, upsert_orders
 from rfmsync.sync.records import current_records
 from rfmsync.sync.state import Database
 
@@ -228,7 +228,7 @@ def _push_sink(db: Database, store: StoreRuntime, sink: SinkWithFields, summary:
                 outcome.replayed_batches += 1
                 keep_lease()
         acknowledged = {} if options.full_resync else sink_state.load_acknowledged(db, store.name, sink.name, fields)
-        changes = diff(fields, current_records(summary.scored, fields), acknowledged, summary.ledger.contacts)
+        changes = diff(fields, current_records(summary.scored, fields), acknowledged)
         given_up = sink_state.given_up(db, store.name, sink.name)
         if given_up:
             kept = [c for c in changes if given_up.get(c.customer_key) != sink_state.fingerprint(c)]
@@ -238,6 +238,8 @@ def _push_sink(db: Database, store: StoreRuntime, sink: SinkWithFields, summary:
         outcome.transitions = Counter((c.old_segment or "-", c.new_segment or "-") for c in changes)
         if options.dry_run:
             return outcome
+        changes = with_contacts(changes, contacts_for(db, store.name, [c.customer_key for c in changes],
+                                                      merge_guests_by_email=store.merge_guests_by_email))
         for seq, start in enumerate(range(0, len(changes), sink.batch_size)):
             batch = changes[start:start + sink.batch_size]
             batch_id = f"{store.name}:{sink.name}:{summary.run_id}:{seq}"
@@ -274,7 +276,7 @@ def pending_changes(db: Database, store: StoreRuntime, now: datetime | None = No
     for sink in store.sinks:
         fields = sink.fields
         acknowledged = sink_state.load_acknowledged(db, store.name, sink.name, fields)
-        changes = diff(fields, current_records(scored, fields), acknowledged, summary.ledger.contacts)
+        changes = diff(fields, current_records(scored, fields), acknowledged)
         in_outbox = sum(len(b.changes) for b in sink_state.pending_batches(db, store.name, sink.name))
         pending[sink.name] = len(changes) + in_outbox
     return pending

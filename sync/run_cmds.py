@@ -81,9 +81,9 @@ def describe(summary: RunSummary, dry_run: bool) -> str:
     lines = [f"store {summary.store}: run {summary.run_id} {summary.outcome}; {summary.orders_pulled:,} orders "
              f"pulled, {summary.source_rejects:,} rejected; {summary.customers_scored:,} customers scored"]
     ledger = summary.ledger
-    if ledger is not None and (ledger.orders_without_customer or ledger.customers_without_email):
-        lines.append(f"  {ledger.orders_without_customer:,} orders without a customer (kept, not scored); "
-                     f"{ledger.customers_without_email:,} customers without an email")
+    if ledger is not None and ledger.orders_without_customer:
+        lines.append(f"  {ledger.orders_without_customer:,} orders without a customer id or email: kept in the "
+                     "ledger, not scored")
     for sink in summary.sinks:
         verb = "would send" if dry_run else "sent"
         status = f"failed: {sink.error}" if sink.error else "ok"

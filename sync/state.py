@@ -28,6 +28,8 @@ MIGRATIONS: tuple[str, ...] = (
         amount_units INTEGER NOT NULL, currency TEXT NOT NULL, status TEXT NOT NULL, channel TEXT,
         PRIMARY KEY (store, source, order_id)
     ) WITHOUT ROWID;
+    CREATE INDEX orders_by_customer ON orders (store, customer_key);
+    CREATE INDEX orders_by_guest_email ON orders (store, lower(trim(email))) WHERE customer_key IS NULL;
     CREATE TABLE cursors (
         store TEXT NOT NULL, source TEXT NOT NULL, since_utc INTEGER, cursor TEXT,
         PRIMARY KEY (store, source)

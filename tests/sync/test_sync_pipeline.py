@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from pipelinekit import NOW, TRANSIENT, MemorySource, RecordingSink, open_db, order, run, runtime
 from rfmsync.core.custom import scheme_from_toml
 from rfmsync.core.diff import ChangeKind
 from rfmsync.core.errors import AuthError
 from rfmsync.core.rfm import RfmSettings
-from rfmsync.sync import sink_state
+from rfmsync.sync import ledger, sink_state
 from rfmsync.sync.ledger import order_count, upsert_orders
 from rfmsync.sync.runs import recent_runs
 
@@ -184,3 +185,32 @@ def test_newest_version_of_an_order_wins_and_refunds_reach_the_scores(tmp_path: 
     upsert_orders(db, "shop", "mem", [refunded.model_copy(update={"amount": 250, "updated_at": NOW + timedelta(
         minutes=9)})], None)
     assert db.conn.execute("SELECT amount_units FROM orders WHERE order_id = 'o1'").fetchone() == (2_500_000,)
+
+
+@pytest.mark.parametrize("bulk_above", [10_000, 0], ids=["index-lookups", "one-scan"])
+def test_changes_carry_the_newest_email_and_guests_merge_by_email(tmp_path: Path, bulk_above: int,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ledger, "BULK_CONTACTS", bulk_above)
+    db = open_db(tmp_path)
+    orders = [order("o1", "ann", 9, "10.00", email="old@ann.test"),
+              order("o2", "ann", 3, "10.00", email="new@ann.test"), order("o3", "bob", 5, "10.00"),
+              order("g1", "x", 4, "10.00", email=" Guest@Mail.test").model_copy(update={"customer_key": None}),
+              order("g2", "x", 2, "10.00", email="guest@mail.test").model_copy(update={"customer_key": None}),
+              order("g3", "x", 2, "10.00").model_copy(update={"customer_key": None})]
+    sink = RecordingSink()
+    store = runtime(MemorySource(orders), sink)
+    summary = run(db, store)
+    assert {c.customer_key: c.email for c in sink.changes()} == {"ann": "new@ann.test", "bob": None}
+    assert summary.ledger is not None and summary.ledger.orders_without_customer == 3
+    merged = runtime(MemorySource([]), RecordingSink(name="rec2"))
+    merged = type(merged)(**{**merged.__dict__, "merge_guests_by_email": True})
+    summary = run(db, merged, at=NOW + timedelta(hours=1))
+    # Both guest orders become one customer; the order with neither id nor email is still not scored.
+    assert summary.customers_scored == 3 and summary.ledger is not None
+    assert summary.ledger.orders_without_customer == 1
+    pushed = {c.customer_key: c for c in merged.sinks[0].changes()}  # type: ignore[attr-defined]
+    guest = pushed["email:guest@mail.test"]
+    # F: bob 1 order (rank 1 -> 1); ann and the guest 2 orders each, tied at rank 2 -> 1 + 5 * 1 // 3 = 2.
+    assert guest.email == "guest@mail.test"
+    assert (guest.fields["rfm_cell"][1], pushed["ann"].fields["rfm_cell"][1], pushed["bob"].fields["rfm_cell"][1]) \
+        == ("2", "2", "1")
