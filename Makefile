@@ -1,5 +1,5 @@
 # Two entry points, both of which build their own virtual environment from nothing but Python 3.11+:
-#   make demo   score the demo orders shipped with rfmsync and print the segment summary
+#   make demo   run one sync of config.example.toml on the demo orders and show what it wrote
 #   make test   lint, type-check and run the whole test suite (what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
@@ -18,7 +18,12 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install -q '.[test,bench]'
 
 demo: install
-	$(BIN)/rfmsync score --demo --out demo-segments.csv
+	$(BIN)/rfmsync sync --config config.example.toml
+	@echo "--- wrote out/demo/audiences/ (one file per segment, customers per file):"
+	@wc -l out/demo/audiences/*.csv | sed 's|out/demo/audiences/||'
+	@echo "--- and out/demo/changes.csv (first lines):"
+	@head -4 out/demo/changes.csv
+	$(BIN)/rfmsync status --config config.example.toml --store demo
 
 lint: install
 	$(BIN)/ruff check $(PKG_DIRS) tests benchmarks
@@ -33,4 +38,4 @@ bench: install
 	$(BIN)/python benchmarks/engine.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo-segments*.csv
+	rm -rf $(VENV) build *.egg-info demo-segments*.csv out .rfmsync
