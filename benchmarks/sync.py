@@ -23,17 +23,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from datagen import STATUSES, generate  # noqa: E402
-
-from rfmsync.connectors.base import OrderPage  # noqa: E402
-from rfmsync.connectors.csv_sink import CsvSink, CsvSinkConfig  # noqa: E402
-from rfmsync.core.models import Order  # noqa: E402
-from rfmsync.core.rfm import RfmSettings  # noqa: E402
-from rfmsync.sync.ledger import load_ledger  # noqa: E402
-from rfmsync.sync.pipeline import RunOptions, StoreRuntime, run_store  # noqa: E402
-from rfmsync.sync.state import Database  # noqa: E402
+from datagen import STATUSES, generate  # run as a script: benchmarks/ is on sys.path
+from rfmsync.connectors.base import OrderPage
+from rfmsync.connectors.csv_sink import CsvSink, CsvSinkConfig
+from rfmsync.core.models import Order
+from rfmsync.core.rfm import RfmSettings
+from rfmsync.sync.ledger import load_ledger
+from rfmsync.sync.pipeline import RunOptions, StoreRuntime, run_store
+from rfmsync.sync.state import Database
 
 NOW = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
 STORE = "bench"
