@@ -65,3 +65,52 @@ class Sink(Protocol):
         crash must not duplicate anything. Raises TransientError to try again on the next run,
         AuthError or PermanentError to stop this sink for the run."""
         ...
+
+
+# What a sink can be sent per customer (sync/records.py builds each); the first pushed field is
+# always "segment".
+PUSHABLE_FIELDS = ("segment", "rfm_cell", "rfm_score", "r_score", "f_score", "m_score", "recency_days",
+                   "frequency", "monetary", "micro_segment")
+DEFAULT_FIELDS = ("segment", "rfm_cell")
+
+
+def check_fields(fields: list[str]) -> list[str]:
+    """Validator for a sink config's `fields`."""
+    if not fields or fields[0] != "segment":
+        raise ValueError("the first pushed field must be 'segment'")
+    unknown = [f for f in fields if f not in PUSHABLE_FIELDS]
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}; fields are {', '.join(PUSHABLE_FIELDS)}")
+    if len(set(fields)) != len(fields):
+        raise ValueError("pushed fields must not repeat")
+    return fields
+
+
+class SinkConfigFields(Protocol):
+    @property
+    def type(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def fields(self) -> list[str]: ...
+
+
+class ConfiguredSink:
+    """The Sink properties every sink takes from its config; a sink is named after its type
+    unless the config names it."""
+
+    config: SinkConfigFields
+
+    @property
+    def name(self) -> str:
+        return self.config.name or self.config.type
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.batch_size
+
+    @property
+    def fields(self) -> list[str]:
+        return list(self.config.fields)

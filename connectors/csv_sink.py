@@ -17,27 +17,14 @@ import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from rfmsync.connectors.base import PushResult
+from rfmsync.connectors.base import DEFAULT_FIELDS, ConfiguredSink, PushResult, check_fields
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import PermanentError
 
 LOG_COLUMNS = ("batch_id", "customer_key", "kind", "old_segment", "new_segment")
-PUSHABLE_FIELDS = ("segment", "rfm_cell", "rfm_score", "r_score", "f_score", "m_score", "recency_days",
-                   "frequency", "monetary", "micro_segment")
-
-
-def check_fields(fields: list[str]) -> list[str]:
-    if not fields or fields[0] != "segment":
-        raise ValueError("the first field must be 'segment'")
-    unknown = [f for f in fields if f not in PUSHABLE_FIELDS]
-    if unknown:
-        raise ValueError(f"unknown field {unknown[0]!r}; fields are {', '.join(PUSHABLE_FIELDS)}")
-    if len(set(fields)) != len(fields):
-        raise ValueError("a field is listed twice")
-    return fields
 
 
 class CsvSinkConfig(BaseModel):
@@ -48,7 +35,7 @@ class CsvSinkConfig(BaseModel):
     # Relative paths are relative to the config file.
     dir: Path
     # Pushed with every customer; a change in any of them is pushed. recency_days changes daily.
-    fields: list[str] = Field(default_factory=lambda: ["segment", "rfm_cell"])
+    fields: list[str] = Field(default_factory=lambda: list(DEFAULT_FIELDS))
     batch_size: int = Field(default=50_000, ge=1)
 
     _fields = field_validator("fields")(check_fields)
@@ -59,22 +46,12 @@ def slug(segment: str) -> str:
     return text or "segment"
 
 
-class CsvSink:
+class CsvSink(ConfiguredSink):
+    config: CsvSinkConfig
+
     def __init__(self, config: CsvSinkConfig, base_dir: Path) -> None:
         self.config = config
         self.dir = config.dir if config.dir.is_absolute() else base_dir / config.dir
-
-    @property
-    def name(self) -> str:
-        return self.config.name or "csv"
-
-    @property
-    def batch_size(self) -> int:
-        return self.config.batch_size
-
-    @property
-    def fields(self) -> list[str]:
-        return list(self.config.fields)
 
     def push(self, batch_id: str, changes: Sequence[Change]) -> PushResult:
         try:
@@ -123,14 +100,33 @@ class CsvSink:
         return self.dir / "audiences" / f"{slug(segment)}.csv"
 
 
+def _drop_torn_line(handle: BinaryIO) -> int:
+    """Truncates a last line that has no newline: every line is written whole, so it is what a crash
+    mid-write left (possibly cut inside its batch id or inside the header). Returns the new end."""
+    end = position = handle.seek(0, os.SEEK_END)
+    cut = 0
+    while position > 0:
+        step = min(1 << 16, position)
+        position -= step
+        handle.seek(position)
+        newline = handle.read(step).rfind(b"\n")
+        if newline >= 0:
+            cut = position + newline + 1
+            break
+    if cut != end:
+        handle.truncate(cut)
+    return cut
+
+
 def _drop_trailing_batch(log: Path, batch_id: str) -> None:
-    """Truncates lines of `batch_id` at the end of the log: what a crash mid-batch left behind.
+    """Truncates lines of `batch_id` at the end of the log, and a torn last line: what a crash
+    mid-batch left behind.
 
     Reads backwards from the end, so the cost is the size of one batch, not of the whole log.
     """
     prefix = f"{batch_id},".encode()
     with open(log, "rb+") as handle:
-        end = handle.seek(0, os.SEEK_END)
+        end = _drop_torn_line(handle)
         cut, position, carry = end, end, b""
         while position > 0:
             step = min(1 << 16, position)

@@ -62,7 +62,7 @@ from urllib.parse import urlsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from rfmsync.connectors._http import HttpClient, RetryPolicy, describe_status, redact_url
-from rfmsync.connectors.base import PushResult
+from rfmsync.connectors.base import DEFAULT_FIELDS, ConfiguredSink, PushResult, check_fields
 from rfmsync.core.diff import Change
 from rfmsync.core.errors import PermanentError
 
@@ -93,7 +93,7 @@ class WebhookSinkConfig(BaseModel):
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1, le=MAX_BATCH_SIZE)
     # Read timeout per attempt; most automation tools answer once the workflow has run.
     timeout_seconds: float = Field(default=30.0, gt=0, le=300)
-    fields: list[str] = Field(default_factory=lambda: ["segment", "rfm_cell"], min_length=1)
+    fields: list[str] = Field(default_factory=lambda: list(DEFAULT_FIELDS))
     # Extra headers, e.g. an n8n header-auth token: kept out of repr() as they may be secret.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
 
@@ -111,14 +111,7 @@ class WebhookSinkConfig(BaseModel):
             raise ValueError("expected an http:// or https:// URL with a host")
         return value
 
-    @field_validator("fields")
-    @classmethod
-    def _segment_first(cls, value: list[str]) -> list[str]:
-        if value[0] != "segment":
-            raise ValueError("the first pushed field must be 'segment'")
-        if len(set(value)) != len(value):
-            raise ValueError("pushed fields must not repeat")
-        return value
+    _fields = field_validator("fields")(check_fields)
 
     @field_validator("headers")
     @classmethod
@@ -180,8 +173,10 @@ def _change_json(change: Change) -> dict[str, Any]:
     }
 
 
-class WebhookSink:
+class WebhookSink(ConfiguredSink):
     """Sink that POSTs signed JSON batches; see the module docstring for the wire format."""
+
+    config: WebhookSinkConfig
 
     def __init__(self, config: WebhookSinkConfig, *, retry: RetryPolicy | None = None,
                  session: requests.Session | None = None, clock: Callable[[], float] = time.time) -> None:
@@ -197,18 +192,6 @@ class WebhookSink:
 
     def __repr__(self) -> str:
         return f"WebhookSink(name={self.name!r}, url={redact_url(self.config.url, keep_path=False)!r})"
-
-    @property
-    def name(self) -> str:
-        return self.config.name or "webhook"
-
-    @property
-    def batch_size(self) -> int:
-        return self.config.batch_size
-
-    @property
-    def fields(self) -> list[str]:
-        return list(self.config.fields)
 
     def close(self) -> None:
         self._client.close()

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from rfmsync.connectors.csv_sink import CsvSinkConfig
 from rfmsync.connectors.csv_source import CsvSourceConfig
@@ -24,6 +23,7 @@ from rfmsync.core.errors import ConfigError, SchemeError
 from rfmsync.core.rfm import RfmSettings
 from rfmsync.core.schemes import BUILTIN_SCHEMES
 from rfmsync.core.scoring import Band, BandSet, Metric, Weights
+from rfmsync.sync.schedule import cron_trigger
 
 
 class _Strict(BaseModel):
@@ -100,7 +100,7 @@ class StoreConfig(_Strict):
     @classmethod
     def _cron(cls, value: str) -> str:
         try:
-            CronTrigger.from_crontab(value)
+            cron_trigger(value, ZoneInfo("UTC"))
         except ValueError as exc:
             raise ValueError(f"not a cron expression (minute hour day month weekday): {exc}") from None
         return value

@@ -16,12 +16,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from rfmsync.core.errors import RfmsyncError
+from rfmsync.core.errors import ConfigError, RfmsyncError
 from rfmsync.sync.config import Config, load_config
 from rfmsync.sync.pipeline import RunOptions, StoreBusy, run_store
 from rfmsync.sync.registry import build_store
 from rfmsync.sync.run_cmds import describe, stop_on_signals
+from rfmsync.sync.schedule import cron_trigger
 from rfmsync.sync.state import Database
 
 log = logging.getLogger("rfmsync.daemon")
@@ -55,7 +55,10 @@ def build_scheduler(config: Config, stop: threading.Event) -> BackgroundSchedule
     scheduler = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True,
                                                   "misfire_grace_time": MISFIRE_GRACE_SECONDS})
     for name, store in config.stores.items():
-        trigger = CronTrigger.from_crontab(store.schedule, timezone=ZoneInfo(store.timezone))
+        try:
+            trigger = cron_trigger(store.schedule, ZoneInfo(store.timezone))
+        except ValueError as exc:
+            raise ConfigError(f"stores.{name}.schedule", f"not a cron expression: {exc}") from None
         scheduler.add_job(run_one, trigger, args=(config, name, stop), id=f"store:{name}", name=f"store {name}")
     return scheduler
 

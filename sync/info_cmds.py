@@ -6,14 +6,13 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
 from rfmsync.sync import runs
 from rfmsync.sync.config import load_config, scheme_report
 from rfmsync.sync.ledger import order_count
 from rfmsync.sync.pipeline import pending_changes
 from rfmsync.sync.registry import build_store
+from rfmsync.sync.schedule import next_run
 from rfmsync.sync.state import Database
 
 
@@ -25,12 +24,6 @@ def add_parsers(commands: Any) -> None:
     c = commands.add_parser("check-config", help="validate a config file and list its stores, sources and sinks")
     c.add_argument("config", type=Path, metavar="FILE")
     c.set_defaults(run=run_check_config)
-
-
-def next_run(schedule: str, tz_name: str, now: datetime | None = None) -> datetime | None:
-    trigger = CronTrigger.from_crontab(schedule, timezone=ZoneInfo(tz_name))
-    fire: datetime | None = trigger.get_next_fire_time(None, now or datetime.now(ZoneInfo(tz_name)))
-    return fire
 
 
 def run_check_config(args: argparse.Namespace) -> int:

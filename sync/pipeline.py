@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Protocol
@@ -20,7 +20,7 @@ import numpy as np
 from rfmsync.connectors.base import Sink, Source
 from rfmsync.core.aggregate import OrderCounts, aggregate
 from rfmsync.core.batch import OrderBatch, factorize
-from rfmsync.core.diff import Change, diff, with_contacts
+from rfmsync.core.diff import Change, ChangeKind, Record, diff, with_contacts
 from rfmsync.core.errors import AuthError, PermanentError, RfmsyncError, TransientError
 from rfmsync.core.rfm import RfmSettings, ScoredCustomers, score
 from rfmsync.sync import runs, sink_state
@@ -170,11 +170,14 @@ def _pull_all(db: Database, store: StoreRuntime, options: RunOptions, started: d
         pulled = 0
         for page in source.pull(since, started, position):
             position = page.cursor or position
+            # The page's refused records first: once its resume point is committed the page is never
+            # read again, so rejects written after it would be lost to a crash in between. Written
+            # before, a crash makes the page be read again and its rejects upserted once more.
+            sink_state.record_source_rejects(db, store.name, source.name, summary.run_id,
+                                             [(r.position, r.reason, r.raw) for r in page.rejects])
             # A page's resume point commits with its orders; `since` moves only once all are in.
             page_cursor = Cursor(saved.since, position) if page.cursor else None
             upsert_orders(db, store.name, source.name, page.orders, page_cursor, cursor_key=cursor_key)
-            sink_state.record_source_rejects(db, store.name, source.name, summary.run_id,
-                                             [(r.position, r.reason, r.raw) for r in page.rejects])
             pulled += len(page.orders)
             summary.orders_pulled += len(page.orders)
             summary.source_rejects += len(page.rejects)
@@ -227,8 +230,13 @@ def _push_sink(db: Database, store: StoreRuntime, sink: SinkWithFields, summary:
                 _push_batch(db, store, sink, fields, pending.run_id, pending.batch_id, pending.changes, outcome)
                 outcome.replayed_batches += 1
                 keep_lease()
-        acknowledged = {} if options.full_resync else sink_state.load_acknowledged(db, store.name, sink.name, fields)
-        changes = diff(fields, current_records(summary.scored, fields), acknowledged)
+        # A full resync still diffs against what the sink holds, so a customer who moved or left
+        # since is taken out of the old segment; everyone else is sent again as they are.
+        acknowledged = sink_state.load_acknowledged(db, store.name, sink.name, fields)
+        current = current_records(summary.scored, fields)
+        changes = diff(fields, current, acknowledged)
+        if options.full_resync:
+            changes = _with_everyone_again(fields, current, changes)
         given_up = sink_state.given_up(db, store.name, sink.name)
         if given_up:
             kept = [c for c in changes if given_up.get(c.customer_key) != sink_state.fingerprint(c)]
@@ -253,6 +261,15 @@ def _push_sink(db: Database, store: StoreRuntime, sink: SinkWithFields, summary:
         outcome.error = _safe(exc)
         log.warning("store %s sink %s: %s", store.name, sink.name, outcome.error)
     return outcome
+
+
+def _with_everyone_again(fields: Sequence[str], current: Mapping[str, Record], changes: list[Change]) -> list[Change]:
+    """For --full-resync: the changes, plus every other customer in a segment, unchanged ("updated"
+    to the record the sink should already hold), so the sink gets everyone again."""
+    changed = {c.customer_key for c in changes}
+    again = [Change(key, ChangeKind.UPDATED, record[0], record[0], dict(zip(fields, record, strict=True)))
+             for key, record in current.items() if record[0] and key not in changed]
+    return sorted([*changes, *again], key=lambda c: c.customer_key)
 
 
 def _push_batch(db: Database, store: StoreRuntime, sink: SinkWithFields, fields: Sequence[str], run_id: int,

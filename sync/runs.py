@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 from rfmsync.core.rfm import ScoredCustomers
 from rfmsync.sync.state import Database, now_utc
+
+log = logging.getLogger("rfmsync.runs")
 
 # Snapshots feed movement reports; a month of daily runs is plenty and keeps the file bounded.
 SNAPSHOTS_KEPT = 35
@@ -104,18 +107,59 @@ def load_snapshot(db: Database, store: str, before_run: int | None = None) -> Sn
                     data["recency"], data["frequency"], data["monetary"])
 
 
+def _machine_id() -> str:
+    """This host, and on Linux its PID namespace: two containers may share a hostname and a state
+    volume, and a process id means something only inside its own namespace."""
+    host = socket.gethostname()
+    try:
+        return f"{host}[pidns {os.stat('/proc/self/ns/pid').st_ino}]"
+    except OSError:
+        return host
+
+
 def lease_holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{_machine_id()}:{os.getpid()}"
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    try:  # a killed process its parent has not reaped yet still answers signal 0
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def holder_is_gone(holder: str) -> bool:
+    """True only when we can tell for sure: the holder ran on this machine (same host and PID
+    namespace, see lease_holder_id) and its process no longer exists. Anything else waits for expiry."""
+    parts = holder.rsplit(":", 2)  # "<machine>:<pid>:<thread>" as run_store writes it
+    if len(parts) != 3 or parts[0] != _machine_id() or os.name != "posix":
+        return False  # os.kill on Windows would end the process, not probe it
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return False
+    return pid != os.getpid() and pid > 0 and not _pid_running(pid)
 
 
 def acquire_lease(db: Database, store: str, holder: str, ttl_seconds: float) -> bool:
-    """Takes the store's lease if it is free, expired, or already ours. Expiry means a crashed
-    holder blocks the store for at most `ttl_seconds`."""
+    """Takes the store's lease if it is free, expired, already ours, or held by a process of this
+    machine that no longer exists (killed, crashed, out of memory): a restart right after a crash
+    must not be refused for the rest of the lease. A holder elsewhere blocks the store until its
+    lease expires, at most `ttl_seconds` after its last renewal."""
     now = now_utc()
     with db.transaction() as conn:
         row = conn.execute("SELECT holder, expires_utc FROM leases WHERE store = ?", (store,)).fetchone()
         if row is not None and row[0] != holder and row[1] > now:
-            return False
+            if not holder_is_gone(str(row[0])):
+                return False
+            log.warning("store %s: taking over the lease of %s, which is no longer running", store, row[0])
         conn.execute("INSERT INTO leases (store, holder, expires_utc) VALUES (?, ?, ?) ON CONFLICT (store) "
                      "DO UPDATE SET holder = excluded.holder, expires_utc = excluded.expires_utc",
                      (store, holder, now + ttl_seconds))

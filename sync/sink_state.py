@@ -119,10 +119,13 @@ def given_up(db: Database, store: str, sink: str) -> dict[str, str]:
 
 
 def forget_sink(db: Database, store: str, sink: str) -> None:
-    """For --full-resync: the sink gets everything again as if new (pushes are idempotent upserts)."""
+    """For --full-resync: records the sink refused are offered again.
+
+    What the sink acknowledged is kept: the resync diffs against it, so a customer who moved or
+    left since is taken out of the old segment (a sink treated as new would never be told), and a
+    resync killed half-way leaves the acknowledged records true for the next run to diff against.
+    """
     with db.transaction() as conn:
-        conn.execute("DELETE FROM sink_records WHERE store = ? AND sink = ?", (store, sink))
-        conn.execute("DELETE FROM sink_fields WHERE store = ? AND sink = ?", (store, sink))
         conn.execute("DELETE FROM rejects WHERE store = ? AND origin = 'sink' AND origin_name = ?", (store, sink))
 
 

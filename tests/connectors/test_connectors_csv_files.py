@@ -86,7 +86,7 @@ def test_sink_replay_of_a_batch_does_not_duplicate_log_lines(tmp_path: Path) -> 
 
 
 def test_sink_config_checks_fields() -> None:
-    with pytest.raises(ValueError, match="the first field must be 'segment'"):
+    with pytest.raises(ValueError, match="the first pushed field must be 'segment'"):
         CsvSinkConfig.model_validate({"type": "csv", "dir": "x", "fields": ["rfm_cell"]})
     with pytest.raises(ValueError, match="unknown field 'shoe_size'"):
         CsvSinkConfig.model_validate({"type": "csv", "dir": "x", "fields": ["segment", "shoe_size"]})

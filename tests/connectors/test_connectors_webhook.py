@@ -266,7 +266,8 @@ def test_config_rejects_bad_url(url: str) -> None:
 
 @pytest.mark.parametrize(("extra", "loc", "message"), [
     ({"fields": ["rfm_cell", "segment"]}, ("fields",), "the first pushed field must be 'segment'"),
-    ({"fields": []}, ("fields",), "at least 1 item"),
+    ({"fields": []}, ("fields",), "the first pushed field must be 'segment'"),
+    ({"fields": ["segment", "shoe_size"]}, ("fields",), "unknown field 'shoe_size'"),
     ({"fields": ["segment", "rfm_cell", "rfm_cell"]}, ("fields",), "must not repeat"),
     ({"list_id": "abc"}, ("list_id",), "Extra inputs are not permitted"),
     ({"batch_size": 0}, ("batch_size",), "greater than or equal to 1"),

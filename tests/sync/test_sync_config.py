@@ -107,6 +107,8 @@ secret = "${ACME_HOOK_SECRET}"
     (lambda c: c["stores"]["acme"]["sources"][0].update(lookback_minutes=-5),
      "stores.acme.sources[0].lookback_minutes", "greater than or equal to 0"),
     (lambda c: c["stores"]["acme"].update(schedule="every day"), "stores.acme.schedule", "not a cron expression"),
+    # APScheduler-only syntax: the daemon would refuse it, so the config check does too.
+    (lambda c: c["stores"]["acme"].update(schedule="0 4 * * mon#2"), "stores.acme.schedule", "not a weekday"),
     (lambda c: c["stores"]["acme"].update(rates={"USD": -1}), "stores.acme.rates", "positive rate"),
     (lambda c: c["stores"]["acme"]["sinks"].append(dict(c["stores"]["acme"]["sinks"][0])), "stores.acme",
      "two are named 'webhook'"),
@@ -131,3 +133,16 @@ def test_secrets_come_from_the_environment_and_never_print(tmp_path: Path) -> No
     assert sink.secret.get_secret_value() == "s3cret-value"  # type: ignore[union-attr]
     assert "s3cret-value" not in repr(config) and "s3cret-value" not in str(config)
     assert config.state_path == tmp_path / ".rfmsync"
+
+
+def test_cron_weekdays_mean_what_they_mean_in_cron() -> None:
+    from datetime import UTC, datetime
+
+    from rfmsync.sync.schedule import next_run
+
+    config = sync_base()
+    config["stores"]["acme"]["schedule"] = "0 4 * * 7"  # Sunday, as cron also writes it
+    parse_config(config, "c.toml", environ={"ACME_HOOK_SECRET": "x"})
+    friday = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    assert next_run("0 4 * * 7", "UTC", friday) == datetime(2026, 11, 22, 4, 0, tzinfo=UTC)  # a Sunday
+    assert next_run("30 5 * * 1", "Europe/Berlin", friday).isoformat() == "2026-11-23T05:30:00+01:00"  # Monday

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 from pipelinekit import NOW, TRANSIENT, MemorySource, RecordingSink, open_db, order, run, runtime
+from rfmsync.connectors.base import PUSHABLE_FIELDS
 from rfmsync.core.custom import scheme_from_toml
 from rfmsync.core.diff import ChangeKind
 from rfmsync.core.errors import AuthError
 from rfmsync.core.rfm import RfmSettings
 from rfmsync.sync import ledger, sink_state
 from rfmsync.sync.ledger import order_count, upsert_orders
+from rfmsync.sync.records import current_records
 from rfmsync.sync.runs import recent_runs
 
 ORDERS = [
@@ -214,3 +216,14 @@ def test_changes_carry_the_newest_email_and_guests_merge_by_email(tmp_path: Path
     assert guest.email == "guest@mail.test"
     assert (guest.fields["rfm_cell"][1], pushed["ann"].fields["rfm_cell"][1], pushed["bob"].fields["rfm_cell"][1]) \
         == ("2", "2", "1")
+
+
+def test_every_pushable_field_can_be_built(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    summary = run(db, runtime(MemorySource(list(ORDERS)), RecordingSink()))
+    assert summary.scored is not None
+    records = current_records(summary.scored, PUSHABLE_FIELDS)
+    # ann: 2 days, 3 orders, 230.00, cell 444 (see the first test), R4 F4 -> micro-segment R4F4.
+    assert dict(zip(PUSHABLE_FIELDS, records["ann"], strict=True)) == {
+        "segment": "Loyal Customers", "rfm_cell": "444", "rfm_score": "4.00", "r_score": "4", "f_score": "4",
+        "m_score": "4", "recency_days": "2", "frequency": "3", "monetary": "230.00", "micro_segment": "R4F4"}
