@@ -146,3 +146,15 @@ def test_cron_weekdays_mean_what_they_mean_in_cron() -> None:
     friday = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     assert next_run("0 4 * * 7", "UTC", friday) == datetime(2026, 11, 22, 4, 0, tzinfo=UTC)  # a Sunday
     assert next_run("30 5 * * 1", "Europe/Berlin", friday).isoformat() == "2026-11-23T05:30:00+01:00"  # Monday
+
+
+def test_commented_webhook_block_of_the_example_validates() -> None:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    block = text[text.index("# [[stores.demo.sinks]]\n# type = \"webhook\""):]
+    block = block[:block.index("\n\n")]
+    uncommented = text.replace(block, "\n".join(line.removeprefix("# ") for line in block.splitlines()))
+    config = parse_config(tomllib.loads(uncommented), "example", base_dir=ROOT,
+                          environ={"DEMO_WEBHOOK_SECRET": "s", "DEMO_WEBHOOK_TOKEN": "t"})
+    webhook = config.stores["demo"].sinks[1]
+    assert (webhook.type, webhook.name, webhook.batch_size, webhook.fields) == ("webhook", "n8n", 500,
+                                                                               ["segment", "rfm_cell"])

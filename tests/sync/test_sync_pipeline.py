@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pipelinekit import NOW, TRANSIENT, MemorySource, RecordingSink, open_db, order, run, runtime
-from rfmsync.connectors.base import PUSHABLE_FIELDS
+from rfmsync.connectors.base import PUSHABLE_FIELDS, OrderPage
 from rfmsync.core.custom import scheme_from_toml
 from rfmsync.core.diff import ChangeKind
 from rfmsync.core.errors import AuthError
 from rfmsync.core.rfm import RfmSettings
 from rfmsync.sync import ledger, sink_state
-from rfmsync.sync.ledger import order_count, upsert_orders
+from rfmsync.sync.ledger import Cursor, get_cursor, order_count, upsert_orders
 from rfmsync.sync.records import current_records
 from rfmsync.sync.runs import recent_runs
 
@@ -227,3 +229,37 @@ def test_every_pushable_field_can_be_built(tmp_path: Path) -> None:
     assert dict(zip(PUSHABLE_FIELDS, records["ann"], strict=True)) == {
         "segment": "Loyal Customers", "rfm_cell": "444", "rfm_score": "4.00", "r_score": "4", "f_score": "4",
         "m_score": "4", "recency_days": "2", "frequency": "3", "monetary": "230.00", "micro_segment": "R4F4"}
+
+
+class PagedSource:
+    """Pages numbered from the resume position it is given, like an API cursor."""
+
+    name = "paged"
+
+    def __init__(self, pages: int, stop_after: int | None, stop: threading.Event) -> None:
+        self.pages, self.stop_after, self.stop, self.started_at = pages, stop_after, stop, []
+
+    def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+        first = int(cursor) + 1 if cursor else 0
+        self.started_at.append(first)
+        for page in range(first, self.pages):
+            if self.stop_after is not None and page == self.stop_after:
+                self.stop.set()  # as Ctrl-C would, arriving while this page is being stored
+            yield OrderPage([order(f"p{page}", f"c{page}", page + 1, "10.00")], cursor=str(page))
+
+
+def test_interrupted_backfill_resumes_where_it_stopped(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    stop = threading.Event()
+    source = PagedSource(pages=5, stop_after=1, stop=stop)
+    store = runtime(source, RecordingSink())  # type: ignore[arg-type]
+    first = run(db, store, kind="backfill", stop=stop)
+    assert first.outcome == "interrupted" and order_count(db, "shop") == 2
+    assert get_cursor(db, "shop", "paged#backfill").position == "1"
+    source.stop_after = None
+    second = run(db, store, at=NOW + timedelta(minutes=5), kind="backfill", stop=threading.Event())
+    assert second.outcome == "ok"
+    assert source.started_at == [0, 2]  # the second backfill asked for page 2 onwards, not from the start
+    assert order_count(db, "shop") == 5
+    assert get_cursor(db, "shop", "paged#backfill") == Cursor(None, None)  # done: resume point cleared
+    assert get_cursor(db, "shop", "paged").since == NOW + timedelta(minutes=5)
