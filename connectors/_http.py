@@ -26,7 +26,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -241,11 +241,15 @@ class HttpClient:
 
     def request(self, method: str, path_or_url: str, *, json: Any = None,
                 data: bytes | str | Mapping[str, str] | None = None, headers: HeadersArg = None,
-                params: Mapping[str, str] | None = None, allow_redirects: bool = True) -> requests.Response:
-        """Sends with retries and returns the final response, whose status is below 400.
+                params: Mapping[str, str] | None = None, allow_redirects: bool = True,
+                returned_statuses: Collection[int] = (), stream: bool = False) -> requests.Response:
+        """Sends with retries and returns the final response, whose status is below 400 or in
+        `returned_statuses` (which the caller handles itself: Shopify's 429 carries the throttle
+        state in its body, a 401 may call for a token refresh).
 
         `headers` may be a callable, called before every attempt: signatures that cover a
-        timestamp stay fresh across long Retry-After waits.
+        timestamp stay fresh across long Retry-After waits. `stream` leaves the body unread, for
+        downloads read line by line.
         """
         method = method.upper()
         url = self.url_for(path_or_url)
@@ -254,7 +258,9 @@ class HttpClient:
         def attempt() -> requests.Response:
             extra = headers() if callable(headers) else headers
             response = self._session.request(method, url, json=json, data=data, headers=extra, params=params,
-                                             timeout=self.timeout, allow_redirects=allow_redirects)
+                                             timeout=self.timeout, allow_redirects=allow_redirects, stream=stream)
+            if response.status_code in returned_statuses:
+                return response
             if response.status_code in RETRY_STATUSES:
                 raise _RetryableStatus(response)
             return response
@@ -280,7 +286,7 @@ class HttpClient:
                                  f"{policy.max_attempts} attempts") from None
         except requests.RequestException as exc:  # InvalidURL, InvalidHeader, TooManyRedirects, ...
             raise PermanentError(f"{method} {self._safe_url(url)}: {type(exc).__name__}") from None
-        if response.status_code >= 400:
+        if response.status_code >= 400 and response.status_code not in returned_statuses:
             self._raise_for(method, url, response, attempts=1)
         return response
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from rfmsync.core.diff import Change
 from rfmsync.core.models import Order
@@ -43,6 +43,13 @@ class Source(Protocol):
     def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
         """Orders created or updated in [since, until); since None means the whole history."""
         ...
+
+
+@runtime_checkable
+class BackfillSource(Source, Protocol):
+    """A source with a faster way to read the whole history (Shopify's bulk operations)."""
+
+    def backfill(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]: ...
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from rfmsync.connectors.base import Sink, Source
+from rfmsync.connectors.base import BackfillSource, Sink, Source
 from rfmsync.core.aggregate import OrderCounts, aggregate
 from rfmsync.core.batch import OrderBatch, factorize
 from rfmsync.core.diff import Change, ChangeKind, Record, diff, with_contacts
@@ -168,7 +168,9 @@ def _pull_all(db: Database, store: StoreRuntime, options: RunOptions, started: d
             since = None if saved.since is None else saved.since - store.lookbacks.get(source.name, store.lookback)
         position = saved.position
         pulled = 0
-        for page in source.pull(since, started, position):
+        # Sources with a faster way to read the whole history (bulk operations) use it to backfill.
+        read = source.backfill if backfill and isinstance(source, BackfillSource) else source.pull
+        for page in read(since, started, position):
             position = page.cursor or position
             # The page's refused records first: once its resume point is committed the page is never
             # read again, so rejects written after it would be lost to a crash in between. Written

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from rfmsync.connectors.base import Source
 from rfmsync.connectors.csv_sink import CsvSink, CsvSinkConfig
 from rfmsync.connectors.csv_source import CsvSource, CsvSourceConfig
+from rfmsync.connectors.shopify import ShopifySource, ShopifySourceConfig
 from rfmsync.connectors.webhook import WebhookSink, WebhookSinkConfig
 from rfmsync.core.errors import ConfigError
 from rfmsync.sync.config import Config, SinkConfig, SourceConfig, StoreConfig, rfm_settings
@@ -18,6 +19,8 @@ def build_source(config: SourceConfig, store: StoreConfig, root: Config) -> Sour
     tz = ZoneInfo(store.timezone)
     if isinstance(config, CsvSourceConfig):
         return CsvSource(config, root.base_dir, tz, store.currency, store.rates)
+    if isinstance(config, ShopifySourceConfig):
+        return ShopifySource(config)
     raise ConfigError("sources", f"no source of type {config.type!r}")  # unreachable: the union is closed
 
 

@@ -1,0 +1,151 @@
+"""Backfills through Shopify Bulk Operations: one query for the whole history, a JSONL result.
+
+Run `bulkOperationRunQuery`, poll that operation by id (`bulkOperation(id:)`, preferred from
+2026-01 over `currentBulkOperation`, platforms.md §0.7), then stream the result line by line into
+pages; each page's position (operation id and lines consumed) commits with its orders, so an
+interrupted backfill resumes mid-file while the result is still available (7 days, §1.4).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import requests
+from rfmsync.connectors._http import HttpClient
+from rfmsync.connectors._shopify_graphql import ShopifyGraphQL
+from rfmsync.connectors._shopify_mapping import ORDER_FIELDS
+from rfmsync.core.errors import PermanentError, TransientError
+
+log = logging.getLogger("rfmsync.connectors.shopify")
+
+PAGE_LINES = 1_000
+# Bulk queries take no `first:` on connections (§1.4); groupObjects false is the 2026-01 default,
+# set anyway for older pinned versions (lines in any order, no grouping work on Shopify's side).
+RUN_MUTATION = (
+    'mutation { bulkOperationRunQuery(query: """{ orders%s { edges { node { %s } } } }""", '
+    "groupObjects: false) { bulkOperation { id status } userErrors { field message } } }"
+)
+POLL_QUERY = ("query BulkOperation($id: ID!) { bulkOperation(id: $id) { id status errorCode objectCount "
+              "rootObjectCount fileSize url partialDataUrl } }")
+FINISHED = {"COMPLETED", "FAILED", "EXPIRED", "CANCELED"}
+
+
+class BulkBackfill:
+    def __init__(self, graphql: ShopifyGraphQL, http: HttpClient, source: str, *, poll_seconds: float,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._graphql, self._http, self._source = graphql, http, source
+        self._poll_seconds, self._sleep = poll_seconds, sleep
+        self.downloads = 0
+
+    def run(self, query: str | None, cursor: str | None) -> Iterator[tuple[list[dict[str, Any]], str]]:
+        """Pages of order nodes, each with the position to resume after it."""
+        operation_id, skip = _resume_point(cursor, query)
+        operation = self._find(operation_id) if operation_id else None
+        if operation is None or not _resumable(operation):
+            if operation_id:
+                log.info("bulk operation %s is %s; starting a new one", operation_id,
+                         operation["status"] if operation else "gone")
+            operation_id, skip = self._start(query), 0
+            operation = self._poll(operation_id)
+        assert operation_id is not None
+        while operation["status"] not in FINISHED:
+            self._sleep(self._poll_seconds)
+            operation = self._poll(operation_id)
+        status = operation["status"]
+        if status == "COMPLETED":
+            yield from self._stream(operation.get("url"), operation_id, query, skip)
+            return
+        partial = operation.get("partialDataUrl")
+        kept = 0
+        if partial:
+            for nodes, position in self._stream(partial, operation_id, query, skip):
+                kept += len(nodes)
+                yield nodes, position
+        raise TransientError(f"Shopify bulk operation {operation_id.rsplit('/', 1)[-1]} ended {status} "
+                             f"({operation.get('errorCode') or 'no error code'}); kept {kept} orders of its partial "
+                             "result; run the backfill again for the rest")
+
+    def _start(self, query: str | None) -> str:
+        inner = f'(query: "{query}")' if query else ""
+        data = self._graphql.execute(RUN_MUTATION % (inner, ORDER_FIELDS), None, cost=10)
+        result = data.get("bulkOperationRunQuery") or {}
+        errors = result.get("userErrors") or []
+        if errors:
+            message = str(errors[0].get("message", ""))[:200]
+            if "in progress" in message:
+                raise TransientError(f"Shopify: another bulk query is running for this app and shop ({message})")
+            raise PermanentError(f"Shopify refused the bulk query: {message}")
+        operation_id = (result.get("bulkOperation") or {}).get("id")
+        if not isinstance(operation_id, str):
+            raise TransientError("Shopify: bulkOperationRunQuery returned no operation id")
+        log.info("bulk operation %s started", operation_id)
+        return operation_id
+
+    def _find(self, operation_id: str) -> dict[str, Any] | None:
+        data = self._graphql.execute(POLL_QUERY, {"id": operation_id}, cost=1)
+        operation = data.get("bulkOperation")
+        return operation if isinstance(operation, dict) else None
+
+    def _poll(self, operation_id: str) -> dict[str, Any]:
+        operation = self._find(operation_id)
+        if operation is None:
+            raise TransientError(f"Shopify: bulk operation {operation_id.rsplit('/', 1)[-1]} has disappeared")
+        return operation
+
+    def _stream(self, url: str | None, operation_id: str, query: str | None, skip: int
+                ) -> Iterator[tuple[list[dict[str, Any]], str]]:
+        if not url:
+            return  # a completed operation with no objects has no file
+        self.downloads += 1
+        # The URL is a signed storage link: no Shopify token goes with it.
+        response = self._http.request("GET", url, stream=True, returned_statuses=(403, 404))
+        if response.status_code in (403, 404):
+            raise TransientError(f"Shopify bulk result of operation {operation_id.rsplit('/', 1)[-1]} is no longer "
+                                 "available; run the backfill again to start a new operation")
+        line_number = 0
+        nodes: list[dict[str, Any]] = []
+        try:
+            for raw in response.iter_lines():
+                if not raw:
+                    continue
+                line_number += 1
+                if line_number <= skip:
+                    continue
+                node = json.loads(raw)
+                if isinstance(node, dict) and "__parentId" not in node:
+                    nodes.append(node)
+                if len(nodes) >= PAGE_LINES:
+                    yield nodes, _position(operation_id, query, line_number)
+                    nodes = []
+        except (requests.RequestException, ValueError) as exc:
+            raise TransientError(f"Shopify bulk result download broke off after line {line_number} "
+                                 f"({type(exc).__name__}); the next backfill resumes there") from None
+        finally:
+            response.close()
+        yield nodes, _position(operation_id, query, line_number)
+
+
+def _resumable(operation: dict[str, Any]) -> bool:
+    """Still running, or completed with its result file still there (or no objects at all)."""
+    status = operation.get("status")
+    if status == "COMPLETED":
+        return bool(operation.get("url")) or not operation.get("objectCount")
+    return status not in FINISHED
+
+
+def _position(operation_id: str, query: str | None, line: int) -> str:
+    return json.dumps({"kind": "bulk", "id": operation_id, "query": query, "line": line})
+
+
+def _resume_point(cursor: str | None, query: str | None) -> tuple[str | None, int]:
+    try:
+        saved = json.loads(cursor) if cursor else None
+    except ValueError:
+        return None, 0
+    if isinstance(saved, dict) and saved.get("kind") == "bulk" and saved.get("query") == query:
+        return str(saved.get("id")), int(saved.get("line") or 0)
+    return None, 0

@@ -1,0 +1,172 @@
+"""Shopify source: orders from the GraphQL Admin API, incrementally and, for backfills, in bulk.
+
+- `pull`: `orders(first: 250, sortKey: UPDATED_AT, query: "updated_at:>='...'")`, paged by cursor;
+  the run loop gives the time from its cursor less the look-back.
+- `backfill`: a bulk operation (connectors/_shopify_bulk.py) whose JSONL result is streamed.
+- Auth: a static Admin API token, or client credentials exchanged for short-lived tokens.
+Facts and sources: shared/platforms.md §1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from rfmsync.connectors._http import HttpClient, RetryPolicy
+from rfmsync.connectors._shopify_bulk import BulkBackfill
+from rfmsync.connectors._shopify_graphql import ShopifyGraphQL, TokenSource
+from rfmsync.connectors._shopify_mapping import ORDER_FIELDS, order_from_node
+from rfmsync.connectors.base import OrderPage, RejectedRecord
+from rfmsync.core.models import Order
+
+log = logging.getLogger("rfmsync.connectors.shopify")
+
+# The newest stable quarterly version when this was written; pinned in config per store.
+DEFAULT_API_VERSION = "2026-10"
+MAX_PAGE_SIZE = 250  # "up to a maximum of 250 resources" per page (platforms.md §1.1)
+# Without read_all_orders, Shopify returns only the last 60 days of orders (§0.5).
+HISTORY_LIMIT = timedelta(days=60)
+
+ORDERS_QUERY = (
+    "query Orders($first: Int!, $after: String, $query: String) { "
+    "orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) { "
+    f"pageInfo {{ hasNextPage endCursor }} nodes {{ {ORDER_FIELDS} }} }} }}"
+)
+
+
+class ShopifySourceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["shopify"]
+    name: str | None = None
+    # The store's .myshopify.com domain: the Admin API does not answer on custom domains.
+    shop: str
+    access_token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    api_version: str = DEFAULT_API_VERSION
+    # Replaces https://{shop}: a proxy, or a fake in tests.
+    base_url: str | None = None
+    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    lookback_minutes: int | None = Field(default=None, ge=0)
+    # Backfills run as bulk operations (one request for the whole history) unless turned off.
+    bulk_backfill: bool = True
+    bulk_poll_seconds: float = Field(default=5.0, gt=0, le=300)
+
+    @field_validator("shop")
+    @classmethod
+    def _myshopify(cls, value: str) -> str:
+        value = value.strip().lower().removeprefix("https://").removeprefix("http://").rstrip("/")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*\.myshopify\.com", value):
+            raise ValueError("expected the store's .myshopify.com domain, e.g. acme.myshopify.com (the Admin "
+                             "API does not answer on a shop's own domain)")
+        return value
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not re.fullmatch(r"20\d\d-(01|04|07|10)", value):
+            raise ValueError("expected a quarterly API version like 2026-10")
+        return value
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> ShopifySourceConfig:
+        has_token = self.access_token is not None
+        has_client = self.client_id is not None or self.client_secret is not None
+        if has_token == has_client or (has_client and (self.client_id is None or self.client_secret is None)):
+            raise ValueError("set either access_token, or both client_id and client_secret")
+        return self
+
+
+def time_filter(since: datetime | None) -> str | None:
+    # Times must be quoted: unquoted, Shopify ignores the time part (platforms.md §1.1).
+    return None if since is None else f"updated_at:>='{since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}'"
+
+
+class ShopifySource:
+    def __init__(self, config: ShopifySourceConfig, *, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        self.http = HttpClient(config.base_url or f"https://{config.shop}", retry=retry)
+        self.tokens = TokenSource(self.http, config.shop, access_token=config.access_token,
+                                  client_id=config.client_id, client_secret=config.client_secret)
+        self.graphql = ShopifyGraphQL(self.http, config.shop, config.api_version, self.tokens, sleep=sleep)
+        self.bulk = BulkBackfill(self.graphql, self.http, self.name, poll_seconds=config.bulk_poll_seconds,
+                                 sleep=sleep)
+
+    @property
+    def name(self) -> str:
+        return self.config.name or f"shopify:{self.config.shop.removesuffix('.myshopify.com')}"
+
+    def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+        query = time_filter(since)
+        after = _page_cursor(cursor, query)
+        stats = _PullStats()
+        while True:
+            data = self.graphql.execute(ORDERS_QUERY, {"first": self.config.page_size, "after": after,
+                                                       "query": query}, cost=self.config.page_size + 2)
+            orders = data.get("orders") or {}
+            page = [order_from_node(node, self.name) for node in orders.get("nodes") or []]
+            info = orders.get("pageInfo") or {}
+            after = info.get("endCursor") or after
+            yield stats.page(page, json.dumps({"kind": "page", "query": query, "after": after}))
+            if not info.get("hasNextPage"):
+                break
+        stats.report(self.config.shop, since)
+
+    def backfill(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+        if not self.config.bulk_backfill:
+            yield from self.pull(since, until, cursor)
+            return
+        stats = _PullStats()
+        for nodes, position in self.bulk.run(time_filter(since), cursor):
+            yield stats.page([order_from_node(node, self.name) for node in nodes], position)
+        stats.report(self.config.shop, since)
+
+
+def _page_cursor(cursor: str | None, query: str | None) -> str | None:
+    """Resume an interrupted pull only when the saved page cursor belongs to this same query."""
+    try:
+        saved = json.loads(cursor) if cursor else None
+    except ValueError:
+        return None
+    if isinstance(saved, dict) and saved.get("kind") == "page" and saved.get("query") == query:
+        after = saved.get("after")
+        return after if isinstance(after, str) else None
+    return None
+
+
+class _PullStats:
+    """Counts for the messages after a pull: orders without email, how far back history went."""
+
+    def __init__(self) -> None:
+        self.orders = self.without_email = 0
+        self.oldest: datetime | None = None
+
+    def page(self, mapped: list[Order | RejectedRecord], position: str) -> OrderPage:
+        orders = [o for o in mapped if isinstance(o, Order)]
+        rejects = [r for r in mapped if isinstance(r, RejectedRecord)]
+        self.orders += len(orders)
+        self.without_email += sum(1 for o in orders if not o.email)
+        for o in orders:
+            if self.oldest is None or o.created_at < self.oldest:
+                self.oldest = o.created_at
+        return OrderPage(orders, rejects, cursor=position)
+
+    def report(self, shop: str, since: datetime | None) -> None:
+        if self.without_email:
+            log.warning("shop %s: %d of %d orders came without an email: guest checkouts, or customer data "
+                        "Shopify redacts unless the app has protected customer data access (Level 2)", shop,
+                        self.without_email, self.orders)
+        now = datetime.now(UTC)
+        wanted_older = since is None or since < now - HISTORY_LIMIT
+        if wanted_older and self.oldest is not None and self.oldest > now - HISTORY_LIMIT - timedelta(days=1):
+            log.warning("shop %s: the oldest order Shopify returned is from %s, about 60 days ago: without the "
+                        "read_all_orders scope Shopify returns only the last 60 days of orders", shop,
+                        self.oldest.date().isoformat())
