@@ -158,3 +158,16 @@ def test_commented_webhook_block_of_the_example_validates() -> None:
     webhook = config.stores["demo"].sinks[1]
     assert (webhook.type, webhook.name, webhook.batch_size, webhook.fields) == ("webhook", "n8n", 500,
                                                                                ["segment", "rfm_cell"])
+
+
+def test_commented_shopify_block_of_the_example_validates() -> None:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    start = text.index("# [[stores.demo.sources]]\n# type = \"shopify\"")
+    block = text[start:text.index("\n\n", start)]
+    lines = [line.removeprefix("# ") for line in block.splitlines()
+             if not line.startswith(("# client_id", "# client_secret"))]  # one auth method at a time
+    config = parse_config(tomllib.loads(text.replace(block, "\n".join(lines))), "example", base_dir=ROOT,
+                          environ={"ACME_SHOPIFY_TOKEN": "shpat_x"})
+    shopify = config.stores["demo"].sources[1]
+    assert (shopify.type, shopify.name, shopify.shop, shopify.api_version, shopify.page_size) == (
+        "shopify", "web-shop", "acme.myshopify.com", "2026-10", 250)
