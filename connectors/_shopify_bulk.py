@@ -34,6 +34,10 @@ POLL_QUERY = ("query BulkOperation($id: ID!) { bulkOperation(id: $id) { id statu
 FINISHED = {"COMPLETED", "FAILED", "EXPIRED", "CANCELED"}
 
 
+class _ResultGone(Exception):
+    """The result file answered 403/404: its signed URL expired."""
+
+
 class BulkBackfill:
     def __init__(self, graphql: ShopifyGraphQL, http: HttpClient, source: str, *, poll_seconds: float,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -57,7 +61,15 @@ class BulkBackfill:
             operation = self._poll(operation_id)
         status = operation["status"]
         if status == "COMPLETED":
-            yield from self._stream(operation.get("url"), operation_id, query, skip)
+            try:
+                yield from self._stream(operation.get("url"), operation_id, query, skip)
+            except _ResultGone:
+                if skip == 0:
+                    raise TransientError(f"Shopify bulk result of operation {operation_id.rsplit('/', 1)[-1]} "
+                                         "could not be downloaded (403/404); run the backfill again") from None
+                # A resumed operation's signed URL expired (results last 7 days): start over.
+                log.info("bulk result of %s expired; starting a new operation", operation_id)
+                yield from self.run(query, None)
             return
         partial = operation.get("partialDataUrl")
         kept = 0
@@ -104,8 +116,7 @@ class BulkBackfill:
         # The URL is a signed storage link: no Shopify token goes with it.
         response = self._http.request("GET", url, stream=True, returned_statuses=(403, 404))
         if response.status_code in (403, 404):
-            raise TransientError(f"Shopify bulk result of operation {operation_id.rsplit('/', 1)[-1]} is no longer "
-                                 "available; run the backfill again to start a new operation")
+            raise _ResultGone
         line_number = 0
         nodes: list[dict[str, Any]] = []
         try:

@@ -91,12 +91,14 @@ def time_filter(since: datetime | None) -> str | None:
 
 class ShopifySource:
     def __init__(self, config: ShopifySourceConfig, *, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.http = HttpClient(config.base_url or f"https://{config.shop}", retry=retry)
         self.tokens = TokenSource(self.http, config.shop, access_token=config.access_token,
-                                  client_id=config.client_id, client_secret=config.client_secret)
-        self.graphql = ShopifyGraphQL(self.http, config.shop, config.api_version, self.tokens, sleep=sleep)
+                                  client_id=config.client_id, client_secret=config.client_secret, clock=wall_clock)
+        self.graphql = ShopifyGraphQL(self.http, config.shop, config.api_version, self.tokens, sleep=sleep,
+                                      clock=clock)
         self.bulk = BulkBackfill(self.graphql, self.http, self.name, poll_seconds=config.bulk_poll_seconds,
                                  sleep=sleep)
 
@@ -118,7 +120,7 @@ class ShopifySource:
             yield stats.page(page, json.dumps({"kind": "page", "query": query, "after": after}))
             if not info.get("hasNextPage"):
                 break
-        stats.report(self.config.shop, since)
+        stats.report(self.config.shop, since, until)
 
     def backfill(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
         if not self.config.bulk_backfill:
@@ -127,7 +129,7 @@ class ShopifySource:
         stats = _PullStats()
         for nodes, position in self.bulk.run(time_filter(since), cursor):
             yield stats.page([order_from_node(node, self.name) for node in nodes], position)
-        stats.report(self.config.shop, since)
+        stats.report(self.config.shop, since, until)
 
 
 def _page_cursor(cursor: str | None, query: str | None) -> str | None:
@@ -159,14 +161,13 @@ class _PullStats:
                 self.oldest = o.created_at
         return OrderPage(orders, rejects, cursor=position)
 
-    def report(self, shop: str, since: datetime | None) -> None:
+    def report(self, shop: str, since: datetime | None, until: datetime) -> None:
         if self.without_email:
             log.warning("shop %s: %d of %d orders came without an email: guest checkouts, or customer data "
                         "Shopify redacts unless the app has protected customer data access (Level 2)", shop,
                         self.without_email, self.orders)
-        now = datetime.now(UTC)
-        wanted_older = since is None or since < now - HISTORY_LIMIT
-        if wanted_older and self.oldest is not None and self.oldest > now - HISTORY_LIMIT - timedelta(days=1):
+        wanted_older = since is None or since < until - HISTORY_LIMIT
+        if wanted_older and self.oldest is not None and self.oldest > until - HISTORY_LIMIT - timedelta(days=1):
             log.warning("shop %s: the oldest order Shopify returned is from %s, about 60 days ago: without the "
                         "read_all_orders scope Shopify returns only the last 60 days of orders", shop,
                         self.oldest.date().isoformat())
