@@ -54,10 +54,13 @@ class BackfillSource(Source, Protocol):
 
 @dataclass(frozen=True)
 class PushResult:
-    """Customer keys the platform accepted, and those it refused with the reason."""
+    """Customer keys the platform accepted, those it refused (with the reason; offered again on a few
+    later runs), and those the sink skipped on purpose (not in the audience: held until their
+    record changes). Keys in none of them stay unacknowledged and go out again next run."""
 
     accepted: Sequence[str]
     rejected: Mapping[str, str] = field(default_factory=dict)
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
 
 class Sink(Protocol):
@@ -91,6 +94,20 @@ def check_fields(fields: list[str]) -> list[str]:
     if len(set(fields)) != len(fields):
         raise ValueError("pushed fields must not repeat")
     return fields
+
+
+@runtime_checkable
+class SegmentAwareSink(Protocol):
+    """A sink that needs the scheme's segment names (to clear every other segment's tag)."""
+
+    def set_segments(self, names: Sequence[str]) -> None: ...
+
+
+@runtime_checkable
+class PreviewingSink(Protocol):
+    """A sink that can say, for a dry run, what it would do on the platform."""
+
+    def preview(self, changes: Sequence[Change]) -> list[str]: ...
 
 
 class SinkConfigFields(Protocol):

@@ -116,9 +116,13 @@ class ShopifySource:
             orders = data.get("orders") or {}
             page = [order_from_node(node, self.name) for node in orders.get("nodes") or []]
             info = orders.get("pageInfo") or {}
+            more = bool(info.get("hasNextPage"))
             after = info.get("endCursor") or after
-            yield stats.page(page, json.dumps({"kind": "page", "query": query, "after": after}))
-            if not info.get("hasNextPage"):
+            # The position resumes an interrupted pull of the same query; after the last page it says
+            # "finished" (after: null), or the next run, if its time filter came out the same, would
+            # start after the end and miss every update.
+            yield stats.page(page, json.dumps({"kind": "page", "query": query, "after": after if more else None}))
+            if not more:
                 break
         stats.report(self.config.shop, since, until)
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from rfmsync.connectors.csv_sink import CsvSinkConfig
 from rfmsync.connectors.csv_source import CsvSourceConfig
+from rfmsync.connectors.mailchimp import MailchimpSinkConfig
 from rfmsync.connectors.shopify import ShopifySourceConfig
 from rfmsync.connectors.webhook import WebhookSinkConfig
 from rfmsync.core.custom import CustomScheme, check_scheme, scheme_from_toml
@@ -76,7 +77,7 @@ class RfmConfig(_Strict):
 
 
 SourceConfig = Annotated[CsvSourceConfig | ShopifySourceConfig, Field(discriminator="type")]
-SinkConfig = Annotated[CsvSinkConfig | WebhookSinkConfig, Field(discriminator="type")]
+SinkConfig = Annotated[CsvSinkConfig | WebhookSinkConfig | MailchimpSinkConfig, Field(discriminator="type")]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
@@ -188,7 +189,7 @@ def resolve_env(data: Any, path: str = "", environ: dict[str, str] | None = None
 
 def _type_tags() -> set[str]:
     tags: set[str] = set()
-    for model in (CsvSourceConfig, ShopifySourceConfig, CsvSinkConfig, WebhookSinkConfig):
+    for model in (CsvSourceConfig, ShopifySourceConfig, CsvSinkConfig, WebhookSinkConfig, MailchimpSinkConfig):
         tags.update(get_args(model.model_fields["type"].annotation))
     return tags
 

@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from rfmsync.connectors.base import BackfillSource, Sink, Source
+from rfmsync.connectors.base import BackfillSource, PreviewingSink, SegmentAwareSink, Sink, Source
 from rfmsync.core.aggregate import OrderCounts, aggregate
 from rfmsync.core.batch import OrderBatch, factorize
 from rfmsync.core.diff import Change, ChangeKind, Record, diff, with_contacts
@@ -78,7 +78,9 @@ class SinkOutcome:
     accepted: int = 0
     rejected: int = 0
     given_up: int = 0
+    skipped: int = 0
     replayed_batches: int = 0
+    preview: list[str] = field(default_factory=list)
     error: str | None = None
 
 
@@ -99,7 +101,8 @@ class RunSummary:
         return {"orders_pulled": self.orders_pulled, "source_rejects": self.source_rejects,
                 "customers_scored": self.customers_scored,
                 "sinks": {s.name: {"changes": s.changes, "accepted": s.accepted, "rejected": s.rejected,
-                                   "given_up": s.given_up, "error": s.error} for s in self.sinks}}
+                                   "skipped": s.skipped, "given_up": s.given_up, "error": s.error}
+                          for s in self.sinks}}
 
 
 class _Interrupted(Exception):
@@ -246,7 +249,11 @@ def _push_sink(db: Database, store: StoreRuntime, sink: SinkWithFields, summary:
             changes = kept
         outcome.changes = len(changes)
         outcome.transitions = Counter((c.old_segment or "-", c.new_segment or "-") for c in changes)
+        if isinstance(sink, SegmentAwareSink):
+            sink.set_segments(summary.scored.segment_names)
         if options.dry_run:
+            if isinstance(sink, PreviewingSink):
+                outcome.preview = sink.preview(changes)
             return outcome
         changes = with_contacts(changes, contacts_for(db, store.name, [c.customer_key for c in changes],
                                                       merge_guests_by_email=store.merge_guests_by_email))
@@ -278,9 +285,10 @@ def _push_batch(db: Database, store: StoreRuntime, sink: SinkWithFields, fields:
                 batch_id: str, changes: Sequence[Change], outcome: SinkOutcome) -> None:
     result = sink.push(batch_id, changes)
     sink_state.acknowledge(db, store.name, sink.name, fields, run_id, batch_id, changes, result.accepted,
-                           result.rejected)
+                           result.rejected, result.skipped)
     outcome.accepted += len(result.accepted)
     outcome.rejected += len(result.rejected)
+    outcome.skipped += len(result.skipped)
     log.info("store %s sink %s batch %s: %d accepted, %d rejected", store.name, sink.name, batch_id,
              len(result.accepted), len(result.rejected))
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from rfmsync.connectors.base import Source
 from rfmsync.connectors.csv_sink import CsvSink, CsvSinkConfig
 from rfmsync.connectors.csv_source import CsvSource, CsvSourceConfig
+from rfmsync.connectors.mailchimp import MailchimpSink, MailchimpSinkConfig
 from rfmsync.connectors.shopify import ShopifySource, ShopifySourceConfig
 from rfmsync.connectors.webhook import WebhookSink, WebhookSinkConfig
 from rfmsync.core.errors import ConfigError
@@ -29,6 +30,8 @@ def build_sink(config: SinkConfig, root: Config) -> SinkWithFields:
         return CsvSink(config, root.base_dir)
     if isinstance(config, WebhookSinkConfig):
         return WebhookSink(config)
+    if isinstance(config, MailchimpSinkConfig):
+        return MailchimpSink(config)
     raise ConfigError("sinks", f"no sink of type {config.type!r}")
 
 

@@ -89,12 +89,14 @@ def describe(summary: RunSummary, dry_run: bool) -> str:
         status = f"failed: {sink.error}" if sink.error else "ok"
         lines.append(f"  sink {sink.name}: {sink.changes:,} changes {verb}"
                      + ("" if dry_run else f", {sink.accepted:,} accepted, {sink.rejected:,} rejected")
+                     + (f", {sink.skipped:,} skipped (not in the audience)" if sink.skipped else "")
                      + (f", {sink.given_up:,} held back after repeated rejection" if sink.given_up else "")
                      + (f", {sink.replayed_batches} unfinished batches replayed" if sink.replayed_batches else "")
                      + f" ({status})")
         if dry_run:
             for (old, new), n in sorted(sink.transitions.items(), key=lambda kv: (-kv[1], kv[0])):
                 lines.append(f"    {n:>8,}  {old} -> {new}")
+            lines.extend(f"    {line}" for line in sink.preview)
     return "\n".join(lines)
 
 

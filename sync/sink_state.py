@@ -84,7 +84,8 @@ def pending_batches(db: Database, store: str, sink: str) -> list[PendingBatch]:
 
 
 def acknowledge(db: Database, store: str, sink: str, field_names: Sequence[str], run_id: int, batch_id: str,
-                changes: Sequence[Change], accepted: Iterable[str], rejected: Mapping[str, str]) -> None:
+                changes: Sequence[Change], accepted: Iterable[str], rejected: Mapping[str, str],
+                skipped: Mapping[str, str] | None = None) -> None:
     """Applies what the platform accepted, records what it refused, and closes the batch: one transaction."""
     accepted_keys = set(accepted)
     by_key = {c.customer_key: c for c in changes}
@@ -108,6 +109,14 @@ def acknowledge(db: Database, store: str, sink: str, field_names: Sequence[str],
                 "attempts = CASE WHEN rejects.fingerprint = excluded.fingerprint THEN rejects.attempts + 1 "
                 "ELSE 1 END, fingerprint = excluded.fingerprint",
                 (store, sink, key, reason[:500], fingerprint(by_key[key]), run_id, run_id))
+        # Skipped on purpose (not in the audience): held at once, offered again when the record changes.
+        conn.executemany(
+            "INSERT INTO rejects (store, origin, origin_name, record_key, reason, fingerprint, attempts, first_run, "
+            "last_run) VALUES (?, 'sink', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, origin, origin_name, record_key) "
+            "DO UPDATE SET reason = excluded.reason, fingerprint = excluded.fingerprint, attempts = excluded.attempts, "
+            "last_run = excluded.last_run",
+            [(store, sink, key, reason[:500], fingerprint(by_key[key]), MAX_REJECTED_ATTEMPTS, run_id, run_id)
+             for key, reason in (skipped or {}).items()])
         conn.execute("DELETE FROM outbox WHERE store = ? AND sink = ? AND batch_id = ?", (store, sink, batch_id))
 
 

@@ -195,3 +195,17 @@ def test_resume_after_the_result_url_expired_starts_a_new_operation(fake: FakeSh
     with pytest.raises(TransientError, match="could not be downloaded"):
         backfill_all(src, first.cursor)
     assert fake.bulk_runs == 2  # it did not retry the dead link: it started over
+
+
+def test_a_finished_pull_is_not_resumed_by_the_next_one(fake: FakeShopify) -> None:
+    fake.generate_orders(300, customers=50, seed=12, start=NOW - timedelta(days=10), end=NOW - timedelta(days=1))
+    src = source(fake)
+    since = NOW - timedelta(days=30)
+    position = None
+    for page in src.pull(since, NOW, None):
+        position = page.cursor
+    fake.update_order(1001, amount="1.00")
+    # A run in the same second builds the same time filter: the saved position of the finished pull
+    # must not make it start after the end of the previous result (it used to return 1 order).
+    again = [o for page in src.pull(since, NOW, position) for o in page.orders]
+    assert len(again) == 300

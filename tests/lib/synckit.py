@@ -379,9 +379,9 @@ def _observed(world: World, crash: Mapping[str, Any] | None, marker: Path | None
     pages = [0]
 
     def acknowledge(db: Any, store: str, sink: str, field_names: Sequence[str], run_id: int, batch_id: str,
-                    changes: Sequence[Change], accepted: Any, rejected: Mapping[str, str]) -> None:
+                    changes: Sequence[Change], accepted: Any, rejected: Mapping[str, str], *more: Any) -> None:
         accepted = list(accepted)
-        real_ack(db, store, sink, field_names, run_id, batch_id, changes, accepted, rejected)
+        real_ack(db, store, sink, field_names, run_id, batch_id, changes, accepted, rejected, *more)
         _append_json(world.ack_log, {"pid": os.getpid(), "sink": sink, "run_id": run_id, "batch_id": batch_id,
                                      "keys": sorted(accepted)})
 
