@@ -34,6 +34,7 @@ from rfmsync.connectors._mailchimp_api import MailchimpApi, data_centre, problem
 from rfmsync.connectors.base import PUSHABLE_FIELDS, ConfiguredSink, PushResult
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import PermanentError, TransientError
+from rfmsync.core.schemes import BUILTIN_SCHEMES
 
 log = logging.getLogger("rfmsync.connectors.mailchimp")
 
@@ -114,8 +115,11 @@ class MailchimpSink(ConfiguredSink):
         self.skipped_not_member = 0
 
     def set_segments(self, names: Sequence[str]) -> None:
-        """The scheme's segments: tags of all of them but the customer's are set inactive."""
-        self.segment_names = tuple(names)
+        """The scheme's segments. Every tag rfmsync can have written (this scheme's segments and every
+        built-in scheme's, so a shop that switched schemes loses the old tags) is set inactive
+        except the customer's own; tags of a custom scheme renamed since are not known here."""
+        builtin = [n for scheme in BUILTIN_SCHEMES.values() for n in scheme.segment_names]
+        self.segment_names = tuple(dict.fromkeys([*names, *builtin]))
 
     def push(self, batch_id: str, changes: Sequence[Change]) -> PushResult:
         if not changes:
