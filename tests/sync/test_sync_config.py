@@ -171,3 +171,15 @@ def test_commented_shopify_block_of_the_example_validates() -> None:
     shopify = config.stores["demo"].sources[1]
     assert (shopify.type, shopify.name, shopify.shop, shopify.api_version, shopify.page_size) == (
         "shopify", "web-shop", "acme.myshopify.com", "2026-10", 250)
+
+
+def test_commented_mailchimp_block_of_the_example_validates() -> None:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    start = text.index("# [[stores.demo.sinks]]\n# type = \"mailchimp\"")
+    block = text[start:text.index("\n\n", start)]
+    uncommented = text.replace(block, "\n".join(line.removeprefix("# ") for line in block.splitlines()))
+    config = parse_config(tomllib.loads(uncommented), "example", base_dir=ROOT,
+                          environ={"DEMO_MAILCHIMP_KEY": "0123abcd-us21"})
+    mailchimp = config.stores["demo"].sinks[1]
+    assert (mailchimp.type, mailchimp.name, mailchimp.list_id, mailchimp.add_missing_as, mailchimp.fields) == (
+        "mailchimp", "newsletter", "a1b2c3d4e5", "transactional", ["segment", "rfm_cell"])
