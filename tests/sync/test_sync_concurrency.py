@@ -25,15 +25,6 @@ BATCH_SIZE = 60
 
 
 @pytest.fixture
-def procs(tmp_path: Path) -> Iterator[kit.Processes]:
-    registry = kit.Processes(tmp_path)
-    try:
-        yield registry
-    finally:
-        registry.close()
-
-
-@pytest.fixture
 def server() -> Iterator[WebhookServer]:
     with WebhookServer(SECRET, delay=0.3) as running:
         yield running

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -59,15 +59,6 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str, S
     assert Counter(kind for (_, kind, *_rest) in second.elements()) == {
         "moved": 172, "updated": 31, "entered": 22, "left": 4}
     return out
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[kit.Processes]:
-    registry = kit.Processes(tmp_path)
-    try:
-        yield registry
-    finally:
-        registry.close()
 
 
 # ---------------------------------------------------------------------------------------------

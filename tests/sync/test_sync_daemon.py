@@ -17,7 +17,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,15 +34,6 @@ from synckit import RFMSYNC, STORE
 
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
 FILES_BATCH = 30
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[kit.Processes]:
-    registry = kit.Processes(tmp_path)
-    try:
-        yield registry
-    finally:
-        registry.close()
 
 
 def _stores_config(tmp_path: Path, **schedules: tuple[str, str]) -> Any:
