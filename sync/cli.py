@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from rfmsync import __version__
 from rfmsync.core.errors import ConfigError, InputError, RfmsyncError
-from rfmsync.sync import daemon, info_cmds, run_cmds, score_cmd
+from rfmsync.sync import daemon, info_cmds, report_cmd, run_cmds, score_cmd
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmds.add_parsers(commands)
     daemon.add_parser(commands)
     info_cmds.add_parsers(commands)
+    report_cmd.add_parser(commands)
     return parser
 
 

@@ -296,9 +296,9 @@ def _push_batch(db: Database, store: StoreRuntime, sink: SinkWithFields, fields:
 def pending_changes(db: Database, store: StoreRuntime, now: datetime | None = None) -> dict[str, int]:
     """Per sink, how many changes the next run would push from the orders already in the ledger
     (no pull, no run recorded), plus changes waiting in unfinished batches."""
-    summary = RunSummary(run_id=0, store=store.name)
-    scored = _score(db, store, now or datetime.now(UTC), summary)
-    assert summary.ledger is not None
+    summary, _ = score_from_ledger(db, store, now)
+    scored = summary.scored
+    assert scored is not None
     pending: dict[str, int] = {}
     for sink in store.sinks:
         fields = sink.fields
@@ -307,3 +307,12 @@ def pending_changes(db: Database, store: StoreRuntime, now: datetime | None = No
         in_outbox = sum(len(b.changes) for b in sink_state.pending_batches(db, store.name, sink.name))
         pending[sink.name] = len(changes) + in_outbox
     return pending
+
+
+def score_from_ledger(db: Database, store: StoreRuntime, now: datetime | None = None) -> tuple[RunSummary, date]:
+    """Scores the store from the orders already in the ledger as of `now` (no pull, no run recorded,
+    nothing pushed), for reports; the summary holds the scores, the ledger and the order counts."""
+    started = now or datetime.now(UTC)
+    summary = RunSummary(run_id=0, store=store.name)
+    summary.scored = _score(db, store, started, summary)
+    return summary, _as_of(store, started)

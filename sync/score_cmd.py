@@ -60,6 +60,8 @@ def add_parser(commands: Any) -> None:
                    help="segments file to write, - for stdout (default: segments.csv)")
     p.add_argument("--rejects", type=Path, metavar="FILE",
                    help="where rejected rows go (default: next to --out, as NAME.rejects.csv)")
+    p.add_argument("--report", type=Path, metavar="FILE.html", help="also write an HTML report (grid, segments, "
+                   "score distributions, data quality)")
     p.set_defaults(run=run)
 
 
@@ -163,6 +165,11 @@ def run(args: argparse.Namespace) -> int:
     report = sys.stderr if out is None else sys.stdout
     print(summary_text(path, file_format, rows_read, rejects, rejects_file, orders, counts, scored, as_of,
                        args.timezone, currency, out), file=report, end="")
+    if args.report:
+        from rfmsync.sync.report_cmd import report_for_file
+        report_for_file(args.report, None, scored, as_of, currency, rows_read, rejects, counts, emails,
+                        f"RFM report: {path.name}")
+        print(f"wrote {args.report}", file=report)
     return 0
 
 
