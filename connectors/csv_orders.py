@@ -7,35 +7,35 @@ are. `amount` may be one column or the product of two (quantity times unit price
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import numpy as np
-from rfmsync.connectors._csvfile import (
-    ISO_HINT,
-    Reject,
-    RejectCollector,
-    Table,
-    blank_mask,
-    parse_numbers,
-    parse_timestamps,
-    read_table,
-    to_money_units,
-)
+from numpy.typing import NDArray
+from rfmsync.connectors._columns import WORKERS, TextColumn
+from rfmsync.connectors._csvfile import Reject, RejectCollector, TableLike
+from rfmsync.connectors._fastcsv import FastTable, load_table
+from rfmsync.connectors._textparse import ISO_HINT, to_money_units
 from rfmsync.connectors.order_lines import (
     OrdersRead,
     ParsedRows,
     apply_currency,
     group_orders,
+    last_emails,
     status_codes,
 )
 from rfmsync.connectors.read_options import ReadOptions
 from rfmsync.connectors.shopify_export import is_shopify_export, read_shopify_export
 from rfmsync.core.aggregate import CustomerMetrics, metrics_from_summary
-from rfmsync.core.batch import factorize
 from rfmsync.core.errors import InputError
 from rfmsync.core.timezones import local_days
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 ORDER_FIELDS = ("customer", "date", "amount", "order", "email", "status", "currency")
 SUMMARY_FIELDS = ("customer", "last_order", "frequency", "monetary", "email")
@@ -102,7 +102,7 @@ def detect_column_map(header: list[str], path: Path) -> ColumnMap:
     return ColumnMap(fields)
 
 
-def _check_columns(table: Table, colmap: ColumnMap, required: tuple[str, ...]) -> None:
+def _check_columns(table: TableLike, colmap: ColumnMap, required: tuple[str, ...]) -> None:
     missing_fields = [f for f in required if f not in colmap.fields]
     if missing_fields:
         raise InputError(f"--map: {' and '.join(missing_fields)} must be mapped for this file")
@@ -115,7 +115,7 @@ def _check_columns(table: Table, colmap: ColumnMap, required: tuple[str, ...]) -
 
 def read_orders_file(path: Path, colmap: ColumnMap | None, options: ReadOptions) -> OrdersRead:
     """Orders from a Shopify export (detected from its header) or a mapped generic CSV."""
-    table = read_table(path)
+    table = load_table(path)
     if colmap is None and is_shopify_export(table.header):
         return read_shopify_export(table, options)
     colmap = colmap or detect_column_map(table.header, path)
@@ -130,43 +130,98 @@ def _one(colmap: ColumnMap, name: str) -> str | None:
     return columns[0] if columns else None
 
 
-def _read_generic(table: Table, colmap: ColumnMap, options: ReadOptions) -> OrdersRead:
+def _read_generic(table: TableLike, colmap: ColumnMap, options: ReadOptions) -> OrdersRead:
     collector = RejectCollector(table)
     customer_col = _one(colmap, "customer")
     date_col = _one(colmap, "date")
     assert customer_col is not None and date_col is not None
-    customers = table.column(customer_col)
-    collector.add(blank_mask(customers), customer_col, "missing customer id")
-
-    created, bad_date = parse_timestamps(table.column(date_col), options.tz, options.date_format)
-    hint = f"the format {options.date_format!r}" if options.date_format else ISO_HINT
-    collector.add(bad_date, date_col, f"unreadable date; expected {hint}")
-
     amount_cols = colmap.fields["amount"]
-    amounts, bad_amount = parse_numbers(table.column(amount_cols[0]))
-    collector.add(bad_amount, amount_cols[0], "amount is not a number (use a dot for decimals, no currency sign)")
-    if len(amount_cols) == 2:
-        factor, bad_factor = parse_numbers(table.column(amount_cols[1]))
-        collector.add(bad_factor, amount_cols[1], "amount factor is not a number")
-        amounts = amounts * factor
+    status_col, order_col = _one(colmap, "status"), _one(colmap, "order")
+    email_col, currency_col = _one(colmap, "email"), _one(colmap, "currency")
+    # Threads pay off on byte columns (NumPy releases the GIL); str columns are worked on in this
+    # thread, where threads would only contend for the GIL.
+    threaded = isinstance(table, FastTable)
+    with ThreadPoolExecutor(max_workers=WORKERS) if threaded else InlineExecutor() as pool:
+        # Each column's costly work is independent of the others': columns are read and parsed two
+        # (or more) at a time, each keeping its results. The checks below still run one after
+        # another in the fixed order that decides the reason of a row with several problems.
+        def prepare(name: str | None, strip: bool = False, factorize: bool = False, names: bool = False
+                    ) -> Future[TextColumn | None]:
+            def work() -> TextColumn | None:
+                if name is None:
+                    return None
+                column = table.text_column(name)
+                if strip:  # ids and emails are only ever used stripped
+                    column = column.stripped()
+                    column.blank()
+                if factorize:
+                    distinct = column.factorize()[0]
+                    if names:  # decoded once here, for the batch's customer ids
+                        distinct.to_list()
+                return column
+            return pool.submit(work)
 
-    status_col = _one(colmap, "status")
-    if status_col is not None:
-        status = status_codes(table.column(status_col), collector, status_col)
-    else:
-        status = np.zeros(len(table.rows), dtype=np.uint8)
-    order_col = _one(colmap, "order")
-    orders = table.column(order_col) if order_col else None
-    if orders is not None and order_col is not None:
-        collector.add(blank_mask(orders), order_col, "missing order id")
-    email_col = _one(colmap, "email")
-    currency_col = _one(colmap, "currency")
-    rows = ParsedRows(customer=customers, created_utc=created, amount_units=to_money_units(amounts),
-                      status=status, order=orders,
-                      currency=table.column(currency_col) if currency_col else None,
-                      email=table.column(email_col) if email_col else None)
+        def numbers_of(name: str) -> Future[tuple[NDArray[np.float64], NDArray[np.bool_]]]:
+            return pool.submit(lambda: table.text_column(name).numbers())
+
+        # Submitted longest first, so that the short ones even out the threads' loads at the end.
+        customers_ready = prepare(customer_col, strip=True, factorize=True, names=True)
+        parsed_dates = pool.submit(lambda: table.text_column(date_col).timestamps(options.tz, options.date_format))
+        emails_ready = prepare(email_col, strip=True)
+
+        def emails_ahead() -> dict[str, str] | None:
+            # Each customer's email as if every row were good (the usual case), while the main
+            # thread checks rows; group_orders uses it only if no row was rejected. (The two
+            # columns it waits for were submitted before it: no thread waits on a queued task.)
+            customers, emails = customers_ready.result(), emails_ready.result()
+            if not threaded or customers is None or emails is None:
+                return None
+            return last_emails(customers, emails)
+
+        emails_of_all_rows = pool.submit(emails_ahead)
+        parsed_amounts = [numbers_of(c) for c in amount_cols]
+        orders_ready = prepare(order_col, strip=True, factorize=True)
+        statuses_ready = prepare(status_col, factorize=True)
+        currencies_ready = prepare(currency_col, factorize=True)
+
+        customers = customers_ready.result()
+        assert customers is not None
+        collector.add(customers.blank(), customer_col, "missing customer id")
+        created, bad_date = parsed_dates.result()
+        hint = f"the format {options.date_format!r}" if options.date_format else ISO_HINT
+        collector.add(bad_date, date_col, f"unreadable date; expected {hint}")
+        amounts, bad_amount = parsed_amounts[0].result()
+        collector.add(bad_amount, amount_cols[0], "amount is not a number (use a dot for decimals, no currency sign)")
+        if len(amount_cols) == 2:
+            factor, bad_factor = parsed_amounts[1].result()
+            collector.add(bad_factor, amount_cols[1], "amount factor is not a number")
+            amounts = amounts * factor
+        statuses = statuses_ready.result()
+        if statuses is not None and status_col is not None:
+            status = status_codes(statuses, collector, status_col)
+        else:
+            status = np.zeros(table.n_rows, dtype=np.uint8)
+        orders = orders_ready.result()
+        if orders is not None and order_col is not None:
+            collector.add(orders.blank(), order_col, "missing order id")
+        rows = ParsedRows(customer=customers, created_utc=created, amount_units=to_money_units(amounts),
+                          status=status, order=orders, currency=currencies_ready.result(),
+                          email=emails_ready.result())
     currency = apply_currency(rows, collector, currency_col, options.currency, options.rates)
-    return group_orders(rows, collector, store_currency=currency, file_format="csv")
+    return group_orders(rows, collector, store_currency=currency, file_format="csv",
+                        emails_of_all_rows=emails_of_all_rows.result())
+
+
+class InlineExecutor(Executor):
+    """Runs each task at once, in the calling thread (for work that threads would not speed up)."""
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        done: Future[T] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            done.set_exception(exc)
+        return done
 
 
 @dataclass
@@ -180,41 +235,38 @@ class SummaryRead:
 
 def read_summary_file(path: Path, colmap: ColumnMap, options: ReadOptions, as_of: date) -> SummaryRead:
     """One row per customer: last order date, number of orders, total spend."""
-    table = read_table(path)
+    table = load_table(path)
     _check_columns(table, colmap, REQUIRED_SUMMARY_FIELDS)
     collector = RejectCollector(table)
     customer_col = colmap.fields["customer"][0]
-    customers = table.column(customer_col)
-    collector.add(blank_mask(customers), customer_col, "missing customer id")
+    customers = table.text_column(customer_col).stripped()
+    collector.add(customers.blank(), customer_col, "missing customer id")
     last_col = colmap.fields["last_order"][0]
     # A summary's dates are calendar dates in the store's zone; parse as wall-clock and keep the day.
-    last_utc, bad = parse_timestamps(table.column(last_col), options.tz, options.date_format)
+    last_utc, bad = table.text_column(last_col).timestamps(options.tz, options.date_format)
     collector.add(bad, last_col, f"unreadable date; expected {ISO_HINT}")
     freq_col, money_col = colmap.fields["frequency"][0], colmap.fields["monetary"][0]
-    frequency, bad_f = parse_numbers(table.column(freq_col))
+    frequency, bad_f = table.text_column(freq_col).numbers()
     collector.add(bad_f | (frequency < 0), freq_col, "order count is not a number of 0 or more")
-    monetary, bad_m = parse_numbers(table.column(money_col))
+    monetary, bad_m = table.text_column(money_col).numbers()
     collector.add(bad_m, money_col, "spend is not a number")
     keep = np.flatnonzero(collector.good)
-    ids = [customers[i].strip() for i in keep.tolist()]
-    unique_ids, _ = factorize(ids)
-    if len(unique_ids) != len(ids):
-        dup = np.zeros(len(table.rows), dtype=np.bool_)
-        seen: set[str] = set()
-        for row_index, cid in zip(keep.tolist(), ids, strict=True):
-            dup[row_index] = cid in seen
-            seen.add(cid)
+    _, codes, first = customers.take(keep).factorize()
+    if len(first) != len(keep):
+        # Every row of a customer after their first is a duplicate.
+        dup = np.zeros(table.n_rows, dtype=np.bool_)
+        dup[keep[first[codes] != np.arange(len(keep))]] = True
         collector.add(dup, customer_col, "customer appears more than once in a summary file")
         keep = np.flatnonzero(collector.good)
-        ids = [customers[i].strip() for i in keep.tolist()]
+    kept = customers.take(keep)
+    ids = kept.to_list()
     local_day = local_days(last_utc[keep], options.tz)
     metrics = metrics_from_summary(ids, local_day, frequency[keep], monetary[keep], as_of)
     email_col = _one(colmap, "email")
     emails: dict[str, str] = {}
     if email_col:
-        email_values = table.column(email_col)
-        emails = {customers[i].strip(): email_values[i].strip() for i in keep.tolist() if email_values[i].strip()}
+        email_values = table.text_column(email_col).take(keep).stripped()
+        has_email = np.flatnonzero(~email_values.blank())
+        emails = dict(zip(kept.take(has_email).to_list(), email_values.take(has_email).to_list(), strict=True))
     return SummaryRead(metrics, sorted(collector.rejects, key=lambda r: r.line),
-                       len(table.rows) + len(table.rejects), emails, table.header)
-
-
+                       table.n_rows + len(table.rejects), emails, table.header)

@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from rfmsync.connectors._csvfile import (
-    RejectCollector,
-    Table,
-    blank_mask,
-    parse_numbers,
-    parse_timestamps,
-    to_money_units,
-)
+from rfmsync.connectors._columns import StrColumn
+from rfmsync.connectors._csvfile import RejectCollector, TableLike
+from rfmsync.connectors._textparse import to_money_units
 from rfmsync.connectors.order_lines import OrdersRead, ParsedRows, apply_currency, group_orders
 from rfmsync.connectors.read_options import ReadOptions
 from rfmsync.core.models import STATUS_CODES, OrderStatus, normalize_email
@@ -40,57 +35,51 @@ def is_shopify_export(header: list[str]) -> bool:
     return all(name in header for name in SIGNATURE)
 
 
-def read_shopify_export(table: Table, options: ReadOptions) -> OrdersRead:
+def read_shopify_export(table: TableLike, options: ReadOptions) -> OrdersRead:
     # Only each order's first row carries its totals; the other rows would be rejected as
     # having no date, so they are set aside before any check.
-    rows_in_file = len(table.rows) + len(table.rejects)
-    first_rows = _first_rows_of_orders(table)
-    table = Table(table.path, table.header, [table.rows[i] for i in first_rows], table.lines[first_rows],
-                  table.rejects)
+    rows_in_file = table.n_rows + len(table.rejects)
+    table = table.subset(_first_rows_of_orders(table))
     collector = RejectCollector(table)
 
-    emails = table.column("Email")
-    phones = table.column("Phone") if "Phone" in table.header else [""] * len(table.rows)
-    customers = [normalize_email(e) if e.strip() else "".join(ch for ch in p if ch.isdigit() or ch == "+")
-                 for e, p in zip(emails, phones, strict=True)]
-    collector.add(blank_mask(customers), "Email", "no customer: the order has neither an email nor a phone "
+    email_column = table.text_column("Email")
+    emails = email_column.to_list()
+    phones = table.text_column("Phone").to_list() if "Phone" in table.header else [""] * table.n_rows
+    customers = StrColumn([normalize_email(e) if e.strip() else "".join(ch for ch in p if ch.isdigit() or ch == "+")
+                           for e, p in zip(emails, phones, strict=True)])
+    collector.add(customers.blank(), "Email", "no customer: the order has neither an email nor a phone "
                   "(guest checkout or redacted customer data)")
 
-    created, bad_date = parse_timestamps(table.column("Created at"), options.tz, options.date_format)
+    created, bad_date = table.text_column("Created at").timestamps(options.tz, options.date_format)
     collector.add(bad_date, "Created at", f"unreadable date; expected {'YYYY-MM-DD HH:MM:SS -0500'}")
 
-    total, bad_total = parse_numbers(table.column("Total"))
+    total, bad_total = table.text_column("Total").numbers()
     collector.add(bad_total, "Total", "total is not a number")
-    refunded = np.zeros(len(table.rows))
+    refunded = np.zeros(table.n_rows)
     if "Refunded Amount" in table.header:
-        raw_refunds = table.column("Refunded Amount")
-        refunded, bad_refund = parse_numbers([r if r.strip() else "0" for r in raw_refunds])
+        refunded, bad_refund = table.text_column("Refunded Amount").numbers(blank_is_zero=True)
         collector.add(bad_refund, "Refunded Amount", "refunded amount is not a number")
-    financial = [s.strip().lower() for s in table.column("Financial Status")]
-    status = np.fromiter((STATUS_CODES[FINANCIAL_STATUS.get(s, OrderStatus.PAID)] for s in financial),
-                         dtype=np.uint8, count=len(financial))
+    financial, which, _ = table.text_column("Financial Status").factorize()
+    status_of = np.asarray([STATUS_CODES[FINANCIAL_STATUS.get(s.strip().lower(), OrderStatus.PAID)]
+                            for s in financial.to_list()], dtype=np.uint8)
+    status = status_of[which] if len(which) else np.zeros(0, dtype=np.uint8)
     net = total - refunded
     # A "refunded" order without a refunded amount in the file is refunded in full.
     net[status == STATUS_CODES[OrderStatus.REFUNDED]] = 0.0
     if "Cancelled at" in table.header:
-        cancelled = ~blank_mask(table.column("Cancelled at"))
+        cancelled = ~table.text_column("Cancelled at").blank()
         status[cancelled] = STATUS_CODES[OrderStatus.CANCELLED]
 
     rows = ParsedRows(customer=customers, created_utc=created, amount_units=to_money_units(net), status=status,
-                      currency=table.column("Currency") if "Currency" in table.header else None,
-                      email=emails)
+                      currency=table.text_column("Currency") if "Currency" in table.header else None,
+                      email=email_column)
     currency = apply_currency(rows, collector, "Currency", options.currency, options.rates)
     result = group_orders(rows, collector, store_currency=currency, file_format="shopify-export")
     result.rows_read = rows_in_file
     return result
 
 
-def _first_rows_of_orders(table: Table) -> NDArray[np.int64]:
-    names = table.column("Name")
-    seen: set[str] = set()
-    first = []
-    for i, name in enumerate(names):
-        if name not in seen:
-            seen.add(name)
-            first.append(i)
-    return np.asarray(first, dtype=np.int64)
+def _first_rows_of_orders(table: TableLike) -> NDArray[np.int64]:
+    # Each order's rows repeat its Name; the first row of each Name, in file order.
+    _, _, first = table.text_column("Name").factorize()
+    return first

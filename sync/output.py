@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -27,57 +28,100 @@ def customer_order(ids: Sequence[str]) -> NDArray[np.int64]:
     """
     if not ids:
         return np.zeros(0, dtype=np.int64)
-    if all(i.isdigit() and len(i) < 19 for i in ids):
+    # Every id non-empty, shorter than 19 and all digits, tested in C rather than id by id.
+    if all(ids) and max(map(len, ids)) < 19 and "".join(ids).isdigit():
         return np.argsort(np.array(ids, dtype=np.int64), kind="stable")
     return np.argsort(np.array(ids, dtype=str), kind="stable")
+
+
+def _texts(values: NDArray[np.int64] | NDArray[np.float64], spec: str = "") -> list[str]:
+    # map() over a list keeps the per-value work in C: format(v, "") is str(v).
+    if not spec and values.dtype.kind in "iu" and len(values) and values.min() >= 0 and values.max() < 4096:
+        # Scores, cells, days: few distinct small numbers, each formatted once.
+        table = np.asarray(list(map(str, range(int(values.max()) + 1))), dtype=object)
+        small: list[str] = table[values].tolist()
+        return small
+    if spec and len(values) > 1024 and len(np.unique(values[:1024])) < 256 and not bool(
+            (np.signbit(values) & (values == 0)).any()):
+        # Scores, decayed counts: few distinct values, each formatted once (-0.0, which np.unique
+        # would merge with 0.0 but which formats as "-0.00", is left to the general case).
+        distinct, inverse = np.unique(values, return_inverse=True)
+        if len(distinct) * 4 < len(values):
+            table = np.asarray([format(v, spec) for v in distinct.tolist()], dtype=object)
+            few: list[str] = table[inverse].tolist()
+            return few
+    return list(map(format, values.tolist(), itertools.repeat(spec)))
 
 
 def _number(values: NDArray[np.float64], places: int) -> list[str]:
     """Decimal text without float noise; whole numbers without a fraction."""
     if np.all(values == np.round(values)):
-        return [str(v) for v in values.astype(np.int64).tolist()]
-    return [f"{v:.{places}f}" for v in values.tolist()]
+        return _texts(values.astype(np.int64))
+    return _texts(values, f".{places}f")
+
+
+def segment_columns(scored: ScoredCustomers, emails: dict[str, str] | None = None
+                    ) -> tuple[list[str], list[list[str]]]:
+    """Header and columns of the segments file, rows sorted by customer id."""
+    metrics = scored.metrics
+    all_ids = metrics.customer_ids
+    ids = [all_ids[i] for i in metrics.customer_index.tolist()]
+    order = customer_order(ids)
+    sorted_ids = list(map(ids.__getitem__, order.tolist()))
+    r, f, m = scored.scores.r[order], scored.scores.f[order], scored.scores.m[order]
+    header = list(OUTPUT_COLUMNS)
+    labels = np.asarray([*scored.segment_names, ""], dtype=object)  # NO_SEGMENT (-1) picks the ""
+    columns: list[list[str]] = [
+        sorted_ids,
+        _texts(metrics.recency_days[order]),
+        _number(metrics.frequency[order], 4),
+        _texts(metrics.monetary[order], ".2f"),
+        _texts(r),
+        _texts(f),
+        _texts(m),
+        _texts(r * 100 + f * 10 + m),
+        _texts(scored.rfm_score[order], ".2f"),
+        labels[scored.segment_codes[order]].tolist(),
+    ]
+    if scored.scheme.has_micro_segments:
+        header.append("micro_segment")
+        columns.append([f"R{a}F{b}" for a, b in zip(r.tolist(), f.tolist(), strict=True)])
+    if emails:
+        header.append("email")
+        columns.append(list(map(emails.get, sorted_ids, itertools.repeat(""))))
+    return header, columns
 
 
 def segment_rows(scored: ScoredCustomers, emails: dict[str, str] | None = None) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the segments file, sorted by customer id."""
-    metrics = scored.metrics
-    ids = [metrics.customer_ids[i] for i in metrics.customer_index.tolist()]
-    order = customer_order(ids)
-    header = list(OUTPUT_COLUMNS)
-    columns: list[list[str]] = [
-        [ids[i] for i in order.tolist()],
-        [str(v) for v in metrics.recency_days[order].tolist()],
-        _number(metrics.frequency[order], 4),
-        [f"{v:.2f}" for v in metrics.monetary[order].tolist()],
-        [str(v) for v in scored.scores.r[order].tolist()],
-        [str(v) for v in scored.scores.f[order].tolist()],
-        [str(v) for v in scored.scores.m[order].tolist()],
-        [str(v) for v in (scored.scores.r * 100 + scored.scores.f * 10 + scored.scores.m)[order].tolist()],
-        [f"{v:.2f}" for v in scored.rfm_score[order].tolist()],
-    ]
-    labels = scored.segment_labels()
-    columns.append([labels[i] for i in order.tolist()])
-    if scored.scheme.has_micro_segments:
-        header.append("micro_segment")
-        r, f = scored.scores.r[order].tolist(), scored.scores.f[order].tolist()
-        columns.append([f"R{a}F{b}" for a, b in zip(r, f, strict=True)])
-    if emails:
-        header.append("email")
-        columns.append([emails.get(ids[i], "") for i in order.tolist()])
+    header, columns = segment_columns(scored, emails)
     return header, [list(row) for row in zip(*columns, strict=True)]
 
 
 def write_csv(target: Path | None, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """Writes to `target` atomically (temp file, then rename), or to stdout when None."""
+    _write_atomically(target, lambda handle: _write(handle, header, rows))
+
+
+def write_columns(target: Path | None, header: Sequence[str], columns: Sequence[Sequence[str]]) -> None:
+    """What write_csv writes for the rows of `columns`, byte for byte, built as one string.
+
+    csv.writer formats row by row in Python; for 100k customers joining the columns is ~10x faster.
+    """
+    fields = [_csv_fields(column) for column in columns]
+    lines = [",".join(_csv_fields(header)), *map(",".join, zip(*fields, strict=True))]
+    _write_atomically(target, lambda handle: handle.write("\n".join(lines) + "\n"))
+
+
+def _write_atomically(target: Path | None, write: Callable[[IO[str]], object]) -> None:
     if target is None:
-        _write(sys.stdout, header, rows)
+        write(sys.stdout)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            _write(handle, header, rows)
+            write(handle)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -88,6 +132,25 @@ def _write(handle: IO[str], header: Sequence[str], rows: Sequence[Sequence[str]]
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
+
+
+def _csv_quoted(value: str) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow([value])
+    return out.getvalue()[:-1]
+
+
+# The characters that make csv.writer quote a field (delimiter, quote, line end), found by asking it
+# rather than assumed; only ASCII characters have such roles.
+_QUOTE_TRIGGERS = tuple(ch for ch in map(chr, range(128)) if _csv_quoted(f"a{ch}b") != f"a{ch}b")
+
+
+def _csv_fields(values: Sequence[str]) -> Sequence[str]:
+    """Values as csv.writer writes them in a row of several fields: quoted where needed."""
+    joined = "".join(values)
+    if not any(ch in joined for ch in _QUOTE_TRIGGERS):
+        return values
+    return [_csv_quoted(v) if any(ch in v for ch in _QUOTE_TRIGGERS) else v for v in values]
 
 
 def rejects_path_for(out: Path | None) -> Path:

@@ -20,7 +20,7 @@ from rfmsync.core.errors import ConfigError, InputError
 from rfmsync.core.rfm import RfmSettings, ScoredCustomers, score
 from rfmsync.core.schemes import BUILTIN_SCHEMES
 from rfmsync.core.scoring import Weights
-from rfmsync.sync.output import rejects_path_for, segment_rows, text_table, write_csv, write_rejects
+from rfmsync.sync.output import rejects_path_for, segment_columns, text_table, write_columns, write_rejects
 
 DEMO_AS_OF = "2026-11-01"  # the demo orders end the day before
 
@@ -156,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{path}: no row could be read ({rows_read} rows, all rejected); first reason: "
                          f"line {rejects[0].line}: {rejects[0].reason}" if rejects else f"{path}: no data rows")
     scored = score(metrics, settings)
-    header_row, rows = segment_rows(scored, emails)
-    write_csv(out, header_row, rows)
+    header_row, columns = segment_columns(scored, emails)
+    write_columns(out, header_row, columns)
     rejects_file = None
     if rejects:
         rejects_file = args.rejects or rejects_path_for(out)
