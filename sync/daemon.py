@@ -12,17 +12,15 @@ import argparse
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from rfmsync.core.errors import ConfigError, RfmsyncError
-from rfmsync.sync.config import Config, load_config
-from rfmsync.sync.pipeline import RunOptions, StoreBusy, run_store
-from rfmsync.sync.registry import build_store
 from rfmsync.sync.run_cmds import describe, stop_on_signals
-from rfmsync.sync.schedule import cron_trigger
-from rfmsync.sync.state import Database
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from rfmsync.sync.config import Config
 
 log = logging.getLogger("rfmsync.daemon")
 MISFIRE_GRACE_SECONDS = 600
@@ -36,6 +34,10 @@ def add_parser(commands: Any) -> None:
 
 def run_one(config: Config, name: str, stop: threading.Event) -> None:
     """A scheduled run. Never raises: one bad run must not end the daemon."""
+    from rfmsync.sync.pipeline import RunOptions, StoreBusy, run_store
+    from rfmsync.sync.registry import build_store
+    from rfmsync.sync.state import Database
+
     db = Database(config.state_path)  # SQLite connections belong to the thread that made them
     try:
         summary = run_store(db, build_store(config, name), RunOptions(kind="sync", stop=stop))
@@ -52,6 +54,10 @@ def run_one(config: Config, name: str, stop: threading.Event) -> None:
 
 
 def build_scheduler(config: Config, stop: threading.Event) -> BackgroundScheduler:
+    # Imported when the command runs, not at start-up: `rfmsync score` should not load every connector.
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from rfmsync.sync.schedule import cron_trigger
+
     scheduler = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True,
                                                   "misfire_grace_time": MISFIRE_GRACE_SECONDS})
     for name, store in config.stores.items():
@@ -64,6 +70,8 @@ def build_scheduler(config: Config, stop: threading.Event) -> BackgroundSchedule
 
 
 def run_daemon(args: argparse.Namespace) -> int:
+    from rfmsync.sync.config import load_config
+
     config = load_config(args.config)
     with stop_on_signals() as stop:
         scheduler = build_scheduler(config, stop)

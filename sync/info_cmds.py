@@ -7,14 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rfmsync.sync import runs
-from rfmsync.sync.config import load_config, scheme_report
-from rfmsync.sync.ledger import order_count
-from rfmsync.sync.pipeline import pending_changes
-from rfmsync.sync.registry import build_store
-from rfmsync.sync.schedule import next_run
-from rfmsync.sync.state import Database
-
 
 def add_parsers(commands: Any) -> None:
     s = commands.add_parser("status", help="per store and sink: last run, outcome, pending changes, next run")
@@ -27,6 +19,10 @@ def add_parsers(commands: Any) -> None:
 
 
 def run_check_config(args: argparse.Namespace) -> int:
+    # Imported when the command runs, not at start-up: `rfmsync score` should not load every connector.
+    from rfmsync.sync.config import load_config, scheme_report
+    from rfmsync.sync.registry import build_store
+
     config = load_config(args.config)
     print(f"{args.config}: ok; state in {config.state_path}")
     for name, store in config.stores.items():
@@ -47,6 +43,14 @@ def run_check_config(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from rfmsync.sync import runs
+    from rfmsync.sync.config import load_config
+    from rfmsync.sync.ledger import order_count
+    from rfmsync.sync.pipeline import pending_changes
+    from rfmsync.sync.registry import build_store
+    from rfmsync.sync.schedule import next_run
+    from rfmsync.sync.state import Database
+
     config = load_config(args.config)
     names = [args.store] if args.store else list(config.stores)
     db = Database(config.state_path)

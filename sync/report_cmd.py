@@ -19,14 +19,8 @@ from rfmsync.core.errors import InputError
 from rfmsync.core.report_data import DataQuality, PreviousRun, ReportData, build_report
 from rfmsync.core.rfm import ScoredCustomers
 from rfmsync.core.scoring import BUILTIN_BANDS
-from rfmsync.sync import runs, sink_state
-from rfmsync.sync.config import load_config
-from rfmsync.sync.ledger import customers_without_email
-from rfmsync.sync.pipeline import score_from_ledger
-from rfmsync.sync.registry import build_store
 from rfmsync.sync.report_html import render
 from rfmsync.sync.report_png import write_pngs
-from rfmsync.sync.state import Database
 
 
 def add_parser(commands: Any) -> None:
@@ -79,6 +73,14 @@ def write_report(report: ReportData, out: Path, png_dir: Path | None) -> list[Pa
 
 
 def run_report(args: argparse.Namespace) -> int:
+    # Imported when the command runs, not at start-up: `rfmsync score` should not load every connector.
+    from rfmsync.sync import runs, sink_state
+    from rfmsync.sync.config import load_config
+    from rfmsync.sync.ledger import customers_without_email
+    from rfmsync.sync.pipeline import score_from_ledger
+    from rfmsync.sync.registry import build_store
+    from rfmsync.sync.state import Database
+
     config = load_config(args.config)
     store = build_store(config, args.store)
     db = Database(config.state_path)

@@ -11,13 +11,12 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rfmsync.core.errors import ConfigError
-from rfmsync.sync.config import load_config
-from rfmsync.sync.pipeline import RunOptions, RunSummary, StoreBusy, run_store
-from rfmsync.sync.registry import build_store
-from rfmsync.sync.state import Database
+
+if TYPE_CHECKING:
+    from rfmsync.sync.pipeline import RunOptions, RunSummary
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -101,6 +100,12 @@ def describe(summary: RunSummary, dry_run: bool) -> str:
 
 
 def _run(args: argparse.Namespace, stores: list[str], options: RunOptions) -> int:
+    # Imported when the command runs, not at start-up: `rfmsync score` should not load every connector.
+    from rfmsync.sync.config import load_config
+    from rfmsync.sync.pipeline import StoreBusy, run_store
+    from rfmsync.sync.registry import build_store
+    from rfmsync.sync.state import Database
+
     config = load_config(args.config)
     names = stores or list(config.stores)
     db = Database(config.state_path)
@@ -129,12 +134,16 @@ def _run(args: argparse.Namespace, stores: list[str], options: RunOptions) -> in
 
 
 def run_sync(args: argparse.Namespace) -> int:
+    from rfmsync.sync.pipeline import RunOptions
+
     options = RunOptions(kind="sync", dry_run=args.dry_run, full_resync=args.full_resync,
                          progress=_progress_printer())
     return _run(args, [args.store] if args.store else [], options)
 
 
 def run_backfill(args: argparse.Namespace) -> int:
+    from rfmsync.sync.pipeline import RunOptions
+
     since = None
     if args.since:
         try:

@@ -732,16 +732,16 @@ class HeldSink:
 def held_sync_main(spec_path: str, argv: Sequence[str]) -> int:
     """`rfmsync <argv>` (the real CLI entry point, signal handling included) with every sink of
     every store wrapped in a HeldSink as the spec says."""
-    from rfmsync.sync import run_cmds
+    from rfmsync.sync import registry
     from rfmsync.sync.cli import main
 
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    real_build_store = run_cmds.build_store
+    real_build_store = registry.build_store
 
     def build_store(config: Any, name: str) -> Any:
         runtime = real_build_store(config, name)
         return replace(runtime, sinks=[HeldSink(s, spec["hold"], Path(spec["marker"]), Path(spec["release"]))
                                        for s in runtime.sinks])
 
-    run_cmds.build_store = build_store  # type: ignore[assignment]
+    registry.build_store = build_store  # type: ignore[assignment]  # run_cmds imports it when the run starts
     return main(list(argv))

@@ -27,7 +27,7 @@ import pytest
 import synckit as kit
 from apscheduler.triggers.cron import CronTrigger
 from rfmsync.connectors.csv_sink import slug
-from rfmsync.sync import daemon
+from rfmsync.sync import daemon, registry
 from rfmsync.sync.config import load_config, parse_config
 from rfmsync.sync.run_cmds import EXIT_INTERRUPTED
 from synckit import RFMSYNC, STORE
@@ -161,13 +161,13 @@ def test_scheduled_run_stops_after_its_batch_and_a_second_firing_is_skipped(
     config_path = _csv_store_config(tmp_path)
     config = load_config(config_path)
     marker, release = tmp_path / "held", tmp_path / "release"
-    real_build_store = daemon.build_store
+    real_build_store = registry.build_store
 
     def build_store(root: Any, name: str) -> Any:
         runtime = real_build_store(root, name)
         return replace(runtime, sinks=[kit.HeldSink(s, 1, marker, release) for s in runtime.sinks])
 
-    monkeypatch.setattr(daemon, "build_store", build_store)
+    monkeypatch.setattr(registry, "build_store", build_store)  # the daemon imports it when a run starts
     caplog.set_level(logging.WARNING, logger="apscheduler")
     stop = threading.Event()
     scheduler = daemon.build_scheduler(config, stop)

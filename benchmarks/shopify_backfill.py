@@ -7,7 +7,7 @@ fake's clock (sleep = fake.advance), so the script reports two times:
   platforms.md §1.3), i.e. the waits paging needs to stay inside the cost bucket, plus the bulk
   operation's polls (every 5 s) while Shopify prepares the file.
 
-    python benchmarks/shopify.py [--orders 200000] [--restore-rate 100]
+    python benchmarks/shopify_backfill.py [--orders 200000] [--restore-rate 100]
 """
 
 from __future__ import annotations
@@ -19,18 +19,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-# Python puts this script's folder first on sys.path, where this file would shadow the ShopifyAPI
-# package (`import shopify`); the tests' folder goes there instead, for the fake.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-sys.path.insert(0, str(HERE.parent / "tests" / "lib"))
-from fake_shopify import FakeShopify  # noqa: E402 - the same fake the tests use
-from rfmsync.connectors._http import RetryPolicy  # noqa: E402
-from rfmsync.connectors.shopify import ShopifySource, ShopifySourceConfig  # noqa: E402
-from rfmsync.core.rfm import RfmSettings  # noqa: E402
-from rfmsync.sync.ledger import order_count  # noqa: E402
-from rfmsync.sync.pipeline import RunOptions, StoreRuntime, run_store  # noqa: E402
-from rfmsync.sync.state import Database  # noqa: E402
+# Not named shopify.py: with benchmarks/ on sys.path (as when run, or in the benchmark tests) it
+# would shadow the ShopifyAPI package, `import shopify`. The fake lives with the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lib"))
+from fake_shopify import FakeShopify
+from rfmsync.connectors._http import RetryPolicy
+from rfmsync.connectors.shopify import ShopifySource, ShopifySourceConfig
+from rfmsync.core.rfm import RfmSettings
+from rfmsync.sync.ledger import order_count
+from rfmsync.sync.pipeline import RunOptions, StoreRuntime, run_store
+from rfmsync.sync.state import Database
 
 NOW = datetime(2026, 11, 15, 4, 0, tzinfo=UTC)
 
