@@ -16,8 +16,14 @@ from numpy.typing import NDArray
 SECONDS_PER_DAY = 86_400
 
 
+# datetime stops at years 1 and 9999; a placeholder date like 9999-12-31 (or a typo beyond it) must
+# not crash the probe, and no zone changes its offset that far out anyway.
+_FIRST = int(datetime(1, 1, 2, tzinfo=UTC).timestamp())
+_LAST = int(datetime(9999, 12, 30, tzinfo=UTC).timestamp())
+
+
 def _offset_at(tz: ZoneInfo, utc_seconds: int) -> int:
-    moment = datetime.fromtimestamp(utc_seconds, UTC).astimezone(tz)
+    moment = datetime.fromtimestamp(min(max(utc_seconds, _FIRST), _LAST), UTC).astimezone(tz)
     offset = moment.utcoffset()
     return 0 if offset is None else int(offset.total_seconds())
 
@@ -47,15 +53,23 @@ def offset_table(tz: ZoneInfo, start: int, end: int) -> tuple[NDArray[np.int64],
     return np.asarray(starts, dtype=np.int64), np.asarray(offsets, dtype=np.int64)
 
 
+# The span whose offsets are looked up day by day: one bogus date (0001-01-01, 9999-12-31) must not
+# make the probe walk millennia. Outside it a timestamp takes the offset at the nearer edge.
+PROBE_FIRST = int(datetime(1970, 1, 1, tzinfo=UTC).timestamp())
+PROBE_LAST = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp())
+
+
 def utc_offsets(utc_seconds: NDArray[np.int64], tz: ZoneInfo) -> NDArray[np.int64]:
     """The zone's UTC offset in seconds at each timestamp."""
     if len(utc_seconds) == 0:
         return np.zeros(0, dtype=np.int64)
-    lo, hi = int(utc_seconds.min()), int(utc_seconds.max())
+    lo = min(max(int(utc_seconds.min()), PROBE_FIRST), PROBE_LAST)
+    hi = max(min(int(utc_seconds.max()), PROBE_LAST), lo)
     starts, offsets = offset_table(tz, lo, hi)
     if len(offsets) == 1:
         return np.full(len(utc_seconds), offsets[0], dtype=np.int64)
-    return offsets[np.searchsorted(starts, utc_seconds, side="right") - 1]
+    index = np.searchsorted(starts, utc_seconds, side="right") - 1
+    return offsets[np.clip(index, 0, len(offsets) - 1)]
 
 
 def local_days(utc_seconds: NDArray[np.int64], tz: ZoneInfo) -> NDArray[np.int64]:
@@ -73,9 +87,10 @@ def naive_local_to_utc(local_seconds: NDArray[np.int64], tz: ZoneInfo) -> NDArra
     """
     if len(local_seconds) == 0:
         return np.zeros(0, dtype=np.int64)
-    # UTC offsets stay within a day, so every instant lies in this span.
-    starts, offsets = offset_table(tz, int(local_seconds.min()) - SECONDS_PER_DAY,
-                                   int(local_seconds.max()) + SECONDS_PER_DAY)
+    # UTC offsets stay within a day, so every instant lies in this span (bounded as in utc_offsets).
+    lo = min(max(int(local_seconds.min()) - SECONDS_PER_DAY, PROBE_FIRST), PROBE_LAST)
+    hi = max(min(int(local_seconds.max()) + SECONDS_PER_DAY, PROBE_LAST), lo)
+    starts, offsets = offset_table(tz, lo, hi)
     # The change at UTC starts[i] takes effect, for fold=0, at wall time starts[i] plus the larger of
     # the offsets before and after it (zoneinfo's rule): earlier wall times keep the old offset.
     wall_starts = starts + np.maximum(offsets, np.roll(offsets, 1))

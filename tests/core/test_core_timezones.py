@@ -172,3 +172,21 @@ def test_naive_local_to_utc_empty_and_fixed_zone() -> None:
     assert naive_local_to_utc(np.zeros(0, np.int64), BERLIN).tolist() == []
     tokyo = np.asarray([wall("2024-01-01T08:00:00")], np.int64)
     assert naive_local_to_utc(tokyo, ZoneInfo("Asia/Tokyo")).tolist() == [ts("2023-12-31T23:00:00")]
+
+
+def test_dates_at_the_ends_of_the_calendar_do_not_crash() -> None:
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from rfmsync.core.timezones import local_days, naive_local_to_utc
+
+    late = int(datetime(9999, 12, 31, 23, 0, tzinfo=UTC).timestamp())
+    early = int(datetime(1, 1, 1, 1, 0, tzinfo=UTC).timestamp())
+    stamps = np.array([early, 0, late], dtype=np.int64)
+    days = local_days(stamps, ZoneInfo("Europe/Berlin"))
+    # Outside 1970-2100 a timestamp takes the offset at the nearer edge: Berlin is +1 h on both
+    # 1970-01-01 and 2100-01-01, so 9999-12-31 23:00 UTC is already the next day locally. And it is
+    # fast: the probe no longer walks the millennia in between.
+    assert days[1] == 0 and days[2] == (late + 3600) // 86_400
+    assert naive_local_to_utc(stamps, ZoneInfo("America/New_York")).shape == (3,)
