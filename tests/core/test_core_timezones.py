@@ -178,7 +178,6 @@ def test_dates_at_the_ends_of_the_calendar_do_not_crash() -> None:
     from datetime import UTC, datetime
 
     import numpy as np
-
     from rfmsync.core.timezones import local_days, naive_local_to_utc
 
     late = int(datetime(9999, 12, 31, 23, 0, tzinfo=UTC).timestamp())
