@@ -80,13 +80,16 @@ def _handler(app: App) -> type[BaseHTTPRequestHandler]:
                 self.send_header(key, value)
             self.end_headers()
             view, sent = memoryview(reply.body), 0
+            counted = reply.content_type == "application/jsonl"
+            if counted:
+                # Counted before sending: a client that has read the last byte must already see it.
+                app.served(len(view))
             try:
                 while sent < len(view):  # in chunks, so a large JSONL file streams
                     sent += self.wfile.write(view[sent:sent + 65536]) or 0
             except (BrokenPipeError, ConnectionResetError):
-                pass
-            if reply.content_type == "application/jsonl":
-                app.served(sent)
+                if counted:
+                    app.served(sent - len(view))  # what never went out
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
