@@ -62,6 +62,8 @@ def add_parser(commands: Any) -> None:
                    help="where rejected rows go (default: next to --out, as NAME.rejects.csv)")
     p.add_argument("--report", type=Path, metavar="FILE.html", help="also write an HTML report (grid, segments, "
                    "score distributions, data quality)")
+    p.add_argument("--png", type=Path, metavar="DIR", help="with --report: also each chart as a PNG file in DIR "
+                   "(needs Chromium)")
     p.set_defaults(run=run)
 
 
@@ -133,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
     scheme = load_segments_file(args.segments) if args.segments else args.scheme
     settings = RfmSettings(scheme=scheme, levels=args.levels, method=args.method, weights=_weights(args.weights))
     settings.resolved()  # bad combinations fail before the file is read
+    if args.png and not args.report:
+        raise InputError("score: --png draws the report's charts; give --report FILE.html too")
     if not isinstance(scheme, str):
         check = check_scheme(scheme, settings.resolved()[1])
         for line in check.lines():
@@ -167,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
                        args.timezone, currency, out), file=report, end="")
     if args.report:
         from rfmsync.sync.report_cmd import report_for_file
-        report_for_file(args.report, None, scored, as_of, currency, rows_read, rejects, counts, emails,
+        report_for_file(args.report, args.png, scored, as_of, currency, rows_read, rejects, counts, emails,
                         f"RFM report: {path.name}")
         print(f"wrote {args.report}", file=report)
     return 0

@@ -143,3 +143,15 @@ def test_png_option_writes_each_chart(cli: Cli, report: Path) -> None:
         width, height, distinct = png_facts(path.read_bytes())
         assert width == 1000 and height > 300 and distinct > 20, path.name
         assert str(path) in out
+
+
+def test_score_report_with_png_draws_the_charts(cli: Cli, tmp_path: Path) -> None:
+    charts = tmp_path / "charts"
+    code, _out, err = cli("score", "--demo", "--out", tmp_path / "seg.csv", "--report", tmp_path / "r.html",
+                         "--png", charts)
+    assert code == 0, err
+    # The movement chart is drawn too; for a one-off file it says there is no previous run.
+    assert sorted(p.name for p in charts.glob("*.png")) == ["distributions.png", "grid.png", "movement.png",
+                                                            "quality.png", "segments.png"]
+    assert "no previous run" in (tmp_path / "r.html").read_text(encoding="utf-8").lower()
+    assert all(png_facts(p.read_bytes())[0] == 1000 for p in charts.glob("*.png"))
