@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import synckit
+from rfmsync.sync.score_cmd import demo_orders_path
 from testkit import Cli
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -21,3 +25,12 @@ def procs(tmp_path: Path) -> Iterator[synckit.Processes]:
         yield registry
     finally:
         registry.close()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A copy of config.example.toml with the demo orders where it expects them."""
+    shutil.copy(ROOT / "config.example.toml", tmp_path / "rfmsync.toml")
+    (tmp_path / "sync" / "demo").mkdir(parents=True)
+    shutil.copy(demo_orders_path(), tmp_path / "sync" / "demo" / "orders.csv")
+    return tmp_path

@@ -88,7 +88,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from fake_mailchimp_batch import Batch, Operation, build_archive, parse_operations, result
 from fake_mailchimp_data import MERGE_TYPES, Problem, invalid, now_iso, project
-from fake_mailchimp_http import LoopbackServer, Reply, Request
+from fake_mailchimp_http import Reply, Request, loopback_server
 from fake_mailchimp_members import MemberOps
 
 PROBLEM = "application/problem+json"
@@ -159,7 +159,7 @@ class FakeMailchimp(MemberOps):
         self._by_method: dict[str, list[tuple[re.Pattern[str], str, Handler]]] = {}
         for method, pattern, kind, handler in self.routes:
             self._by_method.setdefault(method, []).append((pattern, kind, handler))
-        self.server = LoopbackServer(self)
+        self.server = loopback_server(self)
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property

@@ -1,20 +1,17 @@
-"""The loopback transport of fake_mailchimp: a ThreadingHTTPServer on 127.0.0.1:0 in a thread that
-hands every request (any method) to the app and writes its Reply with a Content-Length.
-
-fake_shopify_http.LoopbackServer only routes POST and GET and reads Shopify's token header, so this is
-a sibling rather than a reuse; the Reply type is shared. HTTP/1.1 keep-alive is on, so a client's
-connection pool is honoured (Mailchimp limits simultaneous connections, platforms.md §4.7)."""
+"""The loopback transport of fake_mailchimp: its request handler, which hands every request (any
+method) to the app and writes its Reply with a Content-Length, run by fake_shopify_http's
+LoopbackServer. HTTP/1.1 keep-alive is on, so a client's connection pool is honoured (Mailchimp
+limits simultaneous connections, platforms.md §4.7)."""
 
 from __future__ import annotations
 
-import threading
 import traceback
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from fake_shopify_http import Reply
+from fake_shopify_http import LoopbackServer, Reply
 
 __all__ = ["App", "LoopbackServer", "Reply", "Request"]
 
@@ -39,24 +36,8 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # the default backlog of 5 drops SYNs when a client opens 10+ connections at once
 
 
-class LoopbackServer:
-    def __init__(self, app: App, name: str = "fake-mailchimp") -> None:
-        self.server = _Server(("127.0.0.1", 0), _handler(app))
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       name=name, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def close(self) -> None:
-        if self.thread.is_alive():
-            self.server.shutdown()
-            self.thread.join(timeout=30)
-        self.server.server_close()
+def loopback_server(app: App) -> LoopbackServer:
+    return LoopbackServer(_handler(app), server_class=_Server, name="fake-mailchimp")
 
 
 def _handler(app: App) -> type[BaseHTTPRequestHandler]:

@@ -52,7 +52,7 @@ from urllib.parse import parse_qs, urlsplit
 from fake_shopify_bulk import ACTIVE, BulkOp, BulkOutcome, parse_bulk_query
 from fake_shopify_data import Node, OrderStore, decode_cursor, iso, parse_search
 from fake_shopify_gql import Field, GqlError, arg, check, parse_document, project
-from fake_shopify_http import LoopbackServer, Reply, json_reply
+from fake_shopify_http import LoopbackServer, Reply, handler_for, json_reply
 
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 ACCESS_DENIED = "Access denied for orders field. Required access: `read_orders` access scope."
@@ -122,7 +122,7 @@ class FakeShopify:
         self.ignored_search_terms: list[str] = []
         self.calls: list[Call] = []
         self.failures: list[str] = []
-        self.server = LoopbackServer(self)
+        self.server = LoopbackServer(handler_for(self), name="fake-shopify")
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property

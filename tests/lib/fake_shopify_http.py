@@ -37,11 +37,15 @@ class App(Protocol):
 
 
 class LoopbackServer:
-    def __init__(self, app: App) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(app))
+    """A server on 127.0.0.1 (port chosen by the OS) in a daemon thread, shared by the fakes: each
+    gives it its request handler and, if it needs one, its server class."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], *,
+                 server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer, name: str = "fake") -> None:
+        self.server = server_class(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       name="fake-shopify", daemon=True)
+                                       name=name, daemon=True)
 
     @property
     def base_url(self) -> str:
@@ -57,7 +61,7 @@ class LoopbackServer:
         self.server.server_close()
 
 
-def _handler(app: App) -> type[BaseHTTPRequestHandler]:
+def handler_for(app: App) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
-from rfmsync.sync.score_cmd import demo_orders_path
 from testkit import Cli, read_rows
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    shutil.copy(ROOT / "config.example.toml", tmp_path / "rfmsync.toml")
-    (tmp_path / "sync" / "demo").mkdir(parents=True)
-    shutil.copy(demo_orders_path(), tmp_path / "sync" / "demo" / "orders.csv")
-    return tmp_path
 
 
 def test_example_config_runs_as_is(cli: Cli, workdir: Path) -> None:

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from rfmsync.sync import report_cmd
 from rfmsync.sync.report_html import money
-from rfmsync.sync.score_cmd import demo_orders_path
 from testkit import Cli, read_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 MOVERS = 10
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    shutil.copy(ROOT / "config.example.toml", tmp_path / "rfmsync.toml")
-    (tmp_path / "sync" / "demo").mkdir(parents=True)
-    shutil.copy(demo_orders_path(), tmp_path / "sync" / "demo" / "orders.csv")
-    return tmp_path
 
 
 def _body(html: str) -> str:
