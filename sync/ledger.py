@@ -71,11 +71,6 @@ def get_cursor(db: Database, store: str, source: str) -> Cursor:
     return Cursor(since, row[1])
 
 
-def clear_cursors(db: Database, store: str) -> None:
-    with db.transaction() as conn:
-        conn.execute("DELETE FROM cursors WHERE store = ?", (store,))
-
-
 def order_count(db: Database, store: str) -> int:
     return int(db.conn.execute("SELECT COUNT(*) FROM orders WHERE store = ?", (store,)).fetchone()[0])
 

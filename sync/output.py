@@ -16,7 +16,9 @@ import numpy as np
 from numpy.typing import NDArray
 from rfmsync.connectors._csvfile import Reject
 from rfmsync.core.rfm import ScoredCustomers
+from rfmsync.sync.records import field_columns
 
+# After customer_id, each column is a pushable field of the same name (connectors/base.py).
 OUTPUT_COLUMNS = ("customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score",
                   "rfm_cell", "rfm_score", "segment")
 
@@ -34,68 +36,22 @@ def customer_order(ids: Sequence[str]) -> NDArray[np.int64]:
     return np.argsort(np.array(ids, dtype=str), kind="stable")
 
 
-def _texts(values: NDArray[np.int64] | NDArray[np.float64], spec: str = "") -> list[str]:
-    # map() over a list keeps the per-value work in C: format(v, "") is str(v).
-    if not spec and values.dtype.kind in "iu" and len(values) and values.min() >= 0 and values.max() < 4096:
-        # Scores, cells, days: few distinct small numbers, each formatted once.
-        table = np.asarray(list(map(str, range(int(values.max()) + 1))), dtype=object)
-        small: list[str] = table[values].tolist()
-        return small
-    if spec and len(values) > 1024 and len(np.unique(values[:1024])) < 256 and not bool(
-            (np.signbit(values) & (values == 0)).any()):
-        # Scores, decayed counts: few distinct values, each formatted once (-0.0, which np.unique
-        # would merge with 0.0 but which formats as "-0.00", is left to the general case).
-        distinct, inverse = np.unique(values, return_inverse=True)
-        if len(distinct) * 4 < len(values):
-            table = np.asarray([format(v, spec) for v in distinct.tolist()], dtype=object)
-            few: list[str] = table[inverse].tolist()
-            return few
-    return list(map(format, values.tolist(), itertools.repeat(spec)))
-
-
-def _number(values: NDArray[np.float64], places: int) -> list[str]:
-    """Decimal text without float noise; whole numbers without a fraction."""
-    if np.all(values == np.round(values)):
-        return _texts(values.astype(np.int64))
-    return _texts(values, f".{places}f")
-
-
 def segment_columns(scored: ScoredCustomers, emails: dict[str, str] | None = None
                     ) -> tuple[list[str], list[list[str]]]:
-    """Header and columns of the segments file, rows sorted by customer id."""
+    """Header and columns of the segments file, rows sorted by customer id: the customer id, then the
+    same fields, formatted the same way, as sinks are sent (sync/records.py)."""
     metrics = scored.metrics
-    all_ids = metrics.customer_ids
-    ids = [all_ids[i] for i in metrics.customer_index.tolist()]
+    ids = [metrics.customer_ids[i] for i in metrics.customer_index.tolist()]
     order = customer_order(ids)
     sorted_ids = list(map(ids.__getitem__, order.tolist()))
-    r, f, m = scored.scores.r[order], scored.scores.f[order], scored.scores.m[order]
     header = list(OUTPUT_COLUMNS)
-    labels = np.asarray([*scored.segment_names, ""], dtype=object)  # NO_SEGMENT (-1) picks the ""
-    columns: list[list[str]] = [
-        sorted_ids,
-        _texts(metrics.recency_days[order]),
-        _number(metrics.frequency[order], 4),
-        _texts(metrics.monetary[order], ".2f"),
-        _texts(r),
-        _texts(f),
-        _texts(m),
-        _texts(r * 100 + f * 10 + m),
-        _texts(scored.rfm_score[order], ".2f"),
-        labels[scored.segment_codes[order]].tolist(),
-    ]
     if scored.scheme.has_micro_segments:
         header.append("micro_segment")
-        columns.append([f"R{a}F{b}" for a, b in zip(r.tolist(), f.tolist(), strict=True)])
+    columns = [sorted_ids, *field_columns(scored, header[1:], order)]
     if emails:
         header.append("email")
         columns.append(list(map(emails.get, sorted_ids, itertools.repeat(""))))
     return header, columns
-
-
-def segment_rows(scored: ScoredCustomers, emails: dict[str, str] | None = None) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the segments file, sorted by customer id."""
-    header, columns = segment_columns(scored, emails)
-    return header, [list(row) for row in zip(*columns, strict=True)]
 
 
 def write_csv(target: Path | None, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

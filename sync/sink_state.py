@@ -153,12 +153,6 @@ def record_source_rejects(db: Database, store: str, source: str, run_id: int,
              for position, reason, raw in rejects])
 
 
-def reject_counts(db: Database, store: str) -> dict[tuple[str, str], int]:
-    rows = db.conn.execute("SELECT origin, origin_name, COUNT(*) FROM rejects WHERE store = ? "
-                           "GROUP BY origin, origin_name", (store,))
-    return {(origin, name): n for origin, name, n in rows.fetchall()}
-
-
 def reject_reasons(db: Database, store: str) -> dict[tuple[str, str], int]:
     """Rejected records per (origin, reason), for reports."""
     rows = db.conn.execute("SELECT origin, reason, COUNT(*) FROM rejects WHERE store = ? GROUP BY origin, reason "
