@@ -64,8 +64,12 @@ def test_backfill_then_sync_pulls_only_what_changed(cli: Cli, fake: FakeShopify,
     assert "3,000 orders pulled" in out
     assert ledger(tmp_path) == expected(fake)  # every order once, with its net amount
     assert fake.bulk_runs == 1 and sum(1 for c in fake.calls if c.kind == "orders") == 0
-    segments = read_rows(next((tmp_path / "out" / "audiences").glob("champions.csv")))
-    assert segments
+    # The sink got every scored customer exactly once, each in the audience file of its segment.
+    scored = int(out.split(" customers scored")[0].rsplit(" ", 1)[-1].replace(",", ""))
+    audiences = {path.stem: read_rows(path) for path in (tmp_path / "out" / "audiences").glob("*.csv")}
+    members = [row["customer_key"] for rows in audiences.values() for row in rows]
+    assert len(members) == len(set(members)) == scored > 400
+    assert all(row["segment"] == "Champions" for row in audiences["champions"])
 
     ids = sorted(ledger(tmp_path))[:3]
     for order_id in ids:
