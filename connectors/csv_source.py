@@ -20,6 +20,7 @@ from rfmsync.connectors.base import OrderPage, RejectedRecord
 from rfmsync.connectors.csv_orders import ColumnMap, parse_column_map, read_orders_file
 from rfmsync.connectors.read_options import ReadOptions
 from rfmsync.core.batch import MONEY_SCALE
+from rfmsync.core.clock import utc_now
 from rfmsync.core.errors import ConfigError
 from rfmsync.core.models import STATUS_CODES, Order
 
@@ -78,7 +79,7 @@ class CsvSource:
         batch = read.batch
         # ISO 4217 "XXX" (no currency) for a file without a currency column and no store currency.
         currency = read.currency or self.options.currency or "XXX"
-        pulled = datetime.now(UTC)
+        pulled = utc_now()
         orders: list[Order] = []
         emails = read.order_emails or [""] * len(batch)
         for i, (code, created, units, status) in enumerate(zip(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -92,6 +93,9 @@ class StoreConfig(_Strict):
     rates: dict[str, float] = Field(default_factory=dict)
     # Score guest orders (no customer id) as one customer per normalized email.
     merge_guests_by_email: bool = False
+    # Score as of this fixed date instead of each run's date: for the demo stores (the same numbers
+    # on any day) and for replaying history. A real store leaves it out.
+    as_of: date | None = None
     sources: list[SourceConfig] = Field(default_factory=list)
     sinks: list[SinkConfig] = Field(default_factory=list)
     rfm: RfmConfig = RfmConfig()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from rfmsync.core.clock import utc_now
 
 
 def add_parsers(commands: Any) -> None:
@@ -63,7 +64,7 @@ def run_status(args: argparse.Namespace) -> int:
             print(f"store {name}: {order_count(db, name):,} orders in the ledger; next scheduled run "
                   f"{fire.isoformat(timespec='minutes') if fire else 'never'}")
             lease = runs.lease_of(db, name)
-            if lease and lease[1] > datetime.now(UTC).timestamp():
+            if lease and lease[1] > utc_now().timestamp():
                 print(f"  running now ({lease[0]})")
             if not history:
                 print("  never run")

@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ import numpy as np
 from rfmsync.connectors.base import BackfillSource, PreviewingSink, SegmentAwareSink, Sink, Source
 from rfmsync.core.aggregate import OrderCounts, aggregate
 from rfmsync.core.batch import OrderBatch, factorize
+from rfmsync.core.clock import utc_now
 from rfmsync.core.diff import Change, ChangeKind, Record, diff, with_contacts
 from rfmsync.core.errors import AuthError, PermanentError, RfmsyncError, TransientError
 from rfmsync.core.rfm import RfmSettings, ScoredCustomers, score
@@ -57,6 +58,8 @@ class StoreRuntime:
     currency: str | None = None
     rates: dict[str, float] = field(default_factory=dict)
     merge_guests_by_email: bool = False
+    # A fixed reference date (the demo stores); None scores as of each run's start.
+    as_of: date | None = None
 
 
 @dataclass
@@ -115,7 +118,7 @@ def run_store(db: Database, store: StoreRuntime, options: RunOptions) -> RunSumm
         raise StoreBusy(f"store {store.name} is being run by another process; try again when it is done")
     try:
         runs.mark_abandoned_runs(db, store.name)
-        started = options.now or datetime.now(UTC)
+        started = options.now or utc_now()
         kind = "dry-run" if options.dry_run else options.kind
         summary = RunSummary(runs.start_run(db, store.name, kind, started), store.name)
 
@@ -155,6 +158,8 @@ def _safe(exc: BaseException) -> str:
 
 
 def _as_of(store: StoreRuntime, started: datetime) -> date:
+    if store.as_of is not None:
+        return store.as_of
     return started.astimezone(ZoneInfo(store.tz_name)).date()
 
 
@@ -312,7 +317,7 @@ def pending_changes(db: Database, store: StoreRuntime, now: datetime | None = No
 def score_from_ledger(db: Database, store: StoreRuntime, now: datetime | None = None) -> tuple[RunSummary, date]:
     """Scores the store from the orders already in the ledger as of `now` (no pull, no run recorded,
     nothing pushed), for reports; the summary holds the scores, the ledger and the order counts."""
-    started = now or datetime.now(UTC)
+    started = now or utc_now()
     summary = RunSummary(run_id=0, store=store.name)
     summary.scored = _score(db, store, started, summary)
     return summary, _as_of(store, started)

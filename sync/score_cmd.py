@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tomllib
-from datetime import date, datetime
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import numpy as np
 from rfmsync.connectors.csv_orders import parse_column_map, read_orders_file, read_summary_file
 from rfmsync.connectors.read_options import ReadOptions
 from rfmsync.core.aggregate import OrderCounts, aggregate
+from rfmsync.core.clock import utc_now
 from rfmsync.core.custom import check_scheme, scheme_from_toml
 from rfmsync.core.errors import ConfigError, InputError
 from rfmsync.core.rfm import RfmSettings, ScoredCustomers, score
@@ -77,7 +78,7 @@ def _timezone(name: str) -> ZoneInfo:
 
 def _as_of(text: str | None, tz: ZoneInfo) -> date:
     if text is None:
-        return datetime.now(tz).date()
+        return utc_now().astimezone(tz).date()
     try:
         return date.fromisoformat(text)
     except ValueError:

@@ -6,10 +6,21 @@ from pathlib import Path
 
 import pytest
 import synckit
+from rfmsync.core.clock import ENV_NOW
 from rfmsync.sync.score_cmd import demo_orders_path
 from testkit import Cli
 
 ROOT = Path(__file__).resolve().parents[1]
+# Every test runs with the commands' clock pinned here (RFMSYNC_NOW, inherited by child processes),
+# the day after the demo orders end: no test depends on today's date. CI also runs the suite with
+# the machine's clock a year ahead to prove it.
+PINNED_NOW = "2026-11-01T03:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(ENV_NOW, PINNED_NOW)
+    return PINNED_NOW
 
 
 @pytest.fixture

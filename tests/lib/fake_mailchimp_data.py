@@ -9,8 +9,9 @@ import random
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
+
+from rfmsync.core.clock import utc_now
 
 ERROR_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived")
@@ -63,7 +64,7 @@ def member_key(slot: str) -> str:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
+    return utc_now().replace(microsecond=0).isoformat()
 
 
 @dataclass(slots=True)

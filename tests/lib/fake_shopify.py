@@ -44,7 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -53,6 +53,7 @@ from fake_shopify_bulk import ACTIVE, BulkOp, BulkOutcome, parse_bulk_query
 from fake_shopify_data import Node, OrderStore, decode_cursor, iso, parse_search
 from fake_shopify_gql import Field, GqlError, arg, check, parse_document, project
 from fake_shopify_http import LoopbackServer, Reply, handler_for, json_reply
+from rfmsync.core.clock import utc_now
 
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 ACCESS_DENIED = "Access denied for orders field. Required access: `read_orders` access scope."
@@ -93,7 +94,7 @@ class FakeShopify:
                  bulk_polls_per_status: int = 2, bulk_concurrency: int = 1, shop: Mapping[str, str] | None = None,
                  ) -> None:
         self.lock = threading.RLock()
-        self.started_at, self.time_scale = now or datetime.now(UTC), time_scale
+        self.started_at, self.time_scale = now or utc_now(), time_scale
         self._t0, self._offset = time.monotonic(), 0.0
         self.maximum_available, self.restore_rate = maximum_available, restore_rate
         self._available, self._refilled_at = maximum_available, 0.0

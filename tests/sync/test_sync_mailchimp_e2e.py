@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fake_mailchimp import FakeMailchimp
+from rfmsync.core.clock import utc_now
 from rfmsync.sync.score_cmd import demo_orders_path
 from testkit import Cli, read_rows
 
@@ -109,7 +109,7 @@ def test_new_orders_move_exactly_those_customers(cli: Cli, fake: FakeMailchimp, 
               if segment == "Potential" and int(key) <= 1200
               and fake.member(LIST, f"customer{key}@example.com")["status"] == "subscribed"][:3]
     assert len(movers) == 3
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")
     with open(tmp_path / "orders.csv", "a", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         for n, key in enumerate(movers):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from rfmsync.core.clock import utc_now
 from rfmsync.sync import report_cmd
 from rfmsync.sync.report_html import money
 from testkit import Cli, read_rows
@@ -29,7 +30,7 @@ def _segment_row(html: str, name: str) -> list[str]:
 def _moved_lost_customers(workdir: Path) -> list[str]:
     """Gives ten Lost customers twelve big orders two hours ago: they become Champions."""
     lost = [r["customer_key"] for r in read_rows(workdir / "out" / "demo" / "audiences" / "lost.csv")][:MOVERS]
-    when = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = (utc_now() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     with open(workdir / "sync" / "demo" / "orders.csv", "a", encoding="utf-8") as handle:
         for i, key in enumerate(lost):
             for j in range(12):

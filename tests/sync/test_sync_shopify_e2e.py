@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from fake_shopify import FakeShopify
+from rfmsync.core.clock import utc_now
 from testkit import Cli, read_rows
 
 CONFIG = """
@@ -57,7 +58,7 @@ def expected(fake: FakeShopify) -> dict[str, int]:
 
 def test_backfill_then_sync_pulls_only_what_changed(cli: Cli, fake: FakeShopify, config: Path,
                                                     tmp_path: Path) -> None:
-    now = datetime.now(UTC)
+    now = utc_now()
     fake.generate_orders(3000, customers=500, seed=21, end=now - timedelta(hours=3))
     code, out, err = cli("backfill", "--config", config, "--store", "shop")
     assert code == 0, err
@@ -89,7 +90,7 @@ def test_backfill_then_sync_pulls_only_what_changed(cli: Cli, fake: FakeShopify,
 
 def test_sync_without_backfill_pages_the_whole_history(cli: Cli, fake: FakeShopify, config: Path,
                                                       tmp_path: Path) -> None:
-    fake.generate_orders(1200, customers=300, seed=22, end=datetime.now(UTC) - timedelta(hours=3))
+    fake.generate_orders(1200, customers=300, seed=22, end=utc_now() - timedelta(hours=3))
     code, out, err = cli("sync", "--config", config)
     assert code == 0, err
     assert "1,200 orders pulled" in out
