@@ -1,8 +1,9 @@
-"""Columns of cells, as the readers see them, whichever way the file was read.
+"""Columns of cells, as the readers see them: one column of a file read by pyarrow.
 
-A `TextColumn` is one column's cells: either Python strings (`StrColumn`, what the csv module gives)
-or slices of the file's bytes (`_bytecol.ByteColumn`, the fast path). The readers only use the
-methods below, so both kinds give the same results; `StrColumn` is the reference.
+An `ArrowColumn` holds a column's cells as a pyarrow string array; stripping, blanks,
+factorizing and parsing run in pyarrow's C++ kernels, so no Python string exists per cell until
+a reader asks for one (customer ids, for the batch). `TextColumn` is its interface, kept separate
+so a reader's code says what it needs of a column.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 from rfmsync.connectors._textparse import blank_mask, parse_numbers, parse_timestamps
 
 Codes = NDArray[np.int64]
 
-# Threads for independent column work (NumPy releases the GIL inside its loops).
+# Threads for independent column work (pyarrow and NumPy release the GIL inside their kernels).
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -45,11 +48,12 @@ class TextColumn(Protocol):
     def to_list(self) -> list[str]: ...
 
     def as_sequence(self) -> Sequence[str]:
-        """The cells as a read-only sequence; may decode lazily (a million order ids nobody reads)."""
+        """The cells as a read-only sequence."""
         ...
 
-    def numbers(self, blank_is_zero: bool = False) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-        """As `parse_numbers`; with `blank_is_zero`, blank cells read as "0"."""
+    def numbers(self, blank_is_zero: bool = False, decimal: str | None = None
+                ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """As `parse_numbers`; with `blank_is_zero`, blank cells read as 0."""
         ...
 
     def timestamps(self, tz: ZoneInfo, date_format: str | None) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
@@ -67,51 +71,56 @@ class Memo:
 
 
 @dataclass(frozen=True)
-class StrColumn:
-    """Cells as Python strings: the csv-module path, and the semantics the fast path must match."""
+class ArrowColumn:
+    """Cells as a pyarrow string array without nulls."""
 
-    values: list[str]
+    values: pa.Array
     is_stripped: bool = False
     memo: Memo = field(default_factory=Memo, repr=False, compare=False)
+
+    @staticmethod
+    def of(values: Sequence[str]) -> ArrowColumn:
+        return ArrowColumn(pa.array(values, type=pa.string()))
 
     def __len__(self) -> int:
         return len(self.values)
 
-    def take(self, index: Codes) -> StrColumn:
-        values = self.values
-        return StrColumn([values[i] for i in index.tolist()], self.is_stripped)
+    def take(self, index: Codes) -> ArrowColumn:
+        return ArrowColumn(self.values.take(pa.array(index, type=pa.int64())), self.is_stripped)
 
-    def stripped(self) -> StrColumn:
-        return self if self.is_stripped else StrColumn([v.strip() for v in self.values], True)
+    def stripped(self) -> ArrowColumn:
+        return self if self.is_stripped else ArrowColumn(pc.utf8_trim_whitespace(self.values), True)
 
     def blank(self) -> NDArray[np.bool_]:
         if self.memo.blank is None:
             if self.is_stripped:
-                self.memo.blank = np.fromiter((not v for v in self.values), dtype=np.bool_, count=len(self.values))
+                self.memo.blank = pc.binary_length(self.values).to_numpy(zero_copy_only=False) == 0
             else:
                 self.memo.blank = blank_mask(self.values)
         return self.memo.blank
 
     def factorize(self) -> tuple[TextColumn, Codes, Codes]:
         if self.memo.factorized is None:
-            # A dict is faster than np.unique on strings (no sort) and keeps the file's order.
-            index: dict[str, int] = {}
-            setdefault = index.setdefault
-            codes = np.fromiter((setdefault(v, len(index)) for v in self.values), dtype=np.int64,
-                                count=len(self.values))
-            self.memo.factorized = StrColumn(list(index), self.is_stripped), codes, first_rows(codes)
+            # dictionary_encode numbers values in first-seen order, as a dict would.
+            encoded = pc.dictionary_encode(self.values)
+            codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            self.memo.factorized = ArrowColumn(encoded.dictionary, self.is_stripped), codes, first_rows(codes)
         return self.memo.factorized
 
     def to_list(self) -> list[str]:
-        return self.values
+        if self.memo.strings is None:
+            self.memo.strings = self.values.to_pylist()
+        return self.memo.strings
 
     def as_sequence(self) -> Sequence[str]:
-        return self.values
+        return self.to_list()
 
-    def numbers(self, blank_is_zero: bool = False) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    def numbers(self, blank_is_zero: bool = False, decimal: str | None = None
+                ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        values = self.values
         if blank_is_zero:
-            return parse_numbers([v if v.strip() else "0" for v in self.values])
-        return parse_numbers(self.values)
+            values = pc.if_else(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0), "0", values)
+        return parse_numbers(values, decimal)
 
     def timestamps(self, tz: ZoneInfo, date_format: str | None) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
         return parse_timestamps(self.values, tz, date_format)

@@ -1,34 +1,32 @@
-"""Reading order files with the csv module, the table interface both readers share, and rejects.
+"""An order file read as a table by pyarrow's CSV reader, and the rejects of its rows.
 
-`read_table` is the general path (quoted fields, ragged rows, any line ends) and the reference the
-fast path (`_fastcsv`) is tested against; `load_table` there picks one. Every bad row is kept with
-its line number, column and reason; good rows always go through. Reasons never quote the cell's
-value (it may be an email in a mis-mapped column): the rejects file keeps the whole raw row for the
-user to fix.
+pyarrow (multi-threaded C++) splits the file and holds every column as strings; the readers parse
+the columns they need. pyarrow cannot say on which physical line a row stood, so the csv module
+reads the file once more only when a message needs line numbers that the plain layout cannot give
+(quoted fields, blank lines, rows with the wrong number of fields). Every bad row is kept with its
+line number, column and reason; good rows always go through. Reasons never quote the cell's value
+(it may be an email in a mis-mapped column): the rejects file keeps the whole raw row.
 """
 
 from __future__ import annotations
 
 import csv
-import gc
-import gzip
 import io
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from numpy.typing import NDArray
-from rfmsync.connectors._columns import StrColumn, TextColumn
-
-# The string parsers lived here; kept importable from here.
-from rfmsync.connectors._textparse import ISO_HINT, blank_mask, parse_numbers, parse_timestamps, to_money_units
+from rfmsync.connectors._columns import ArrowColumn, TextColumn
+from rfmsync.connectors._decode import Decoded, decode, read_bytes
+from rfmsync.connectors._textparse import ISO_HINT, to_money_units
 from rfmsync.core.errors import InputError
 
-__all__ = ["ISO_HINT", "Reject", "RejectCollector", "Table", "TableLike", "blank_mask", "parse_numbers",
-           "parse_timestamps", "read_table", "to_money_units"]
+__all__ = ["ISO_HINT", "ArrowTable", "Reject", "RejectCollector", "TableLike", "load_table", "to_money_units"]
 
 
 @dataclass(frozen=True)
@@ -40,11 +38,10 @@ class Reject:
 
 
 class TableLike(Protocol):
-    """What the readers need of a read file; `Table` (csv module) and `_fastcsv.FastTable` have it."""
-
     path: Path
     header: list[str]
     rejects: list[Reject]  # rows set aside while reading (wrong number of fields)
+    warnings: list[str]  # said to the user once (the encoding used)
 
     @property
     def lines(self) -> NDArray[np.int64]:
@@ -57,7 +54,7 @@ class TableLike(Protocol):
     def text_column(self, name: str) -> TextColumn: ...
 
     def rows_at(self, index: NDArray[np.int64]) -> list[list[str]]:
-        """The rows at `index` as the csv module splits them, for the rejects file."""
+        """The rows at `index` as lists of cells, for the rejects file."""
         ...
 
     def subset(self, index: NDArray[np.int64]) -> TableLike:
@@ -73,100 +70,94 @@ def column_index(path: Path, header: list[str], name: str) -> int:
 
 
 @dataclass
-class Table:
-    """A CSV file's header and rows; `lines[i]` is the physical line row i starts on."""
-
+class ArrowTable:
     path: Path
     header: list[str]
-    rows: list[list[str]]
-    lines: NDArray[np.int64]
+    columns: list[pa.Array | pa.ChunkedArray]
+    line_numbers: NDArray[np.int64] | None  # None: row i is on line i + 2
     rejects: list[Reject] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # Set when line numbers need the csv module's reading, which runs only if a message needs them.
+    decoded: Decoded | None = None
 
     @property
     def n_rows(self) -> int:
-        return len(self.rows)
+        return len(self.columns[0]) if self.columns else 0
 
-    def column_index(self, name: str) -> int:
-        return column_index(self.path, self.header, name)
-
-    def column(self, name: str) -> list[str]:
-        i = self.column_index(name)
-        return [row[i] for row in self.rows]
+    @property
+    def lines(self) -> NDArray[np.int64]:
+        if self.decoded is not None:
+            _line_numbers(self, self.decoded)
+            self.decoded = None
+        if self.line_numbers is None:
+            return np.arange(2, self.n_rows + 2, dtype=np.int64)
+        return self.line_numbers
 
     def text_column(self, name: str) -> TextColumn:
-        return StrColumn(self.column(name))
+        j = column_index(self.path, self.header, name)
+        if isinstance(self.columns[j], pa.ChunkedArray):  # combined once, when a reader first needs it
+            self.columns[j] = self.columns[j].combine_chunks()
+        return ArrowColumn(self.columns[j])
 
     def rows_at(self, index: NDArray[np.int64]) -> list[list[str]]:
-        rows = self.rows
-        return [rows[i] for i in index.tolist()]
+        taken = pa.array(index, type=pa.int64())
+        cells = [column.take(taken).to_pylist() for column in self.columns]
+        return [list(row) for row in zip(*cells, strict=True)]
 
-    def subset(self, index: NDArray[np.int64]) -> Table:
-        return Table(self.path, self.header, self.rows_at(index), self.lines[index], self.rejects)
+    def subset(self, index: NDArray[np.int64]) -> ArrowTable:
+        lines = self.lines[index]
+        taken = pa.array(index, type=pa.int64())
+        return ArrowTable(self.path, self.header, [c.take(taken) for c in self.columns], lines,
+                          self.rejects, self.warnings)
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Building a million small lists triggers the cyclic collector hundreds of times for nothing
-    # (rows hold only strings): pausing it makes reading ~4x faster.
-    was_enabled = gc.isenabled()
-    gc.disable()
+def load_table(path: Path, encoding: str | None = None, delimiter: str | None = None) -> ArrowTable:
+    """The file's table. Raises InputError when it cannot be read as a table at all."""
+    decoded = decode(path, read_bytes(path), encoding, delimiter)
+    header = _header(path, decoded)
+    skipped: list[int] = []
+
+    def on_invalid(row: pa_csv.InvalidRow) -> str:
+        skipped.append(row.actual_columns)  # blank-looking lines too: they shift line numbers
+        return "skip"
+
+    quoted = b'"' in decoded.data
     try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+        table = pa_csv.read_csv(
+            io.BytesIO(decoded.data),
+            read_options=pa_csv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 24),
+            parse_options=pa_csv.ParseOptions(delimiter=decoded.delimiter, newlines_in_values=quoted,
+                                              invalid_row_handler=on_invalid),
+            convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()),
+                                                  strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"{path}: not a readable CSV file ({_arrow_reason(exc)})") from None
+    result = ArrowTable(path, header, [table.column(i) for i in range(len(header))], None, warnings=decoded.warnings)
+    blank_lines = b"\n\n" in decoded.data or b"\n\r\n" in decoded.data
+    if skipped:  # rows with the wrong number of fields: their rejects need lines now
+        _line_numbers(result, decoded)
+    elif quoted or blank_lines or decoded.data.startswith((b"\n", b"\r")):
+        result.decoded = decoded
+    return result
 
 
-def _open_text(path: Path, content: bytes | None = None) -> IO[str]:
-    # utf-8-sig drops the BOM spreadsheet programs write; gzip because real exports come compressed.
-    if content is not None:
-        return io.TextIOWrapper(io.BytesIO(content), encoding="utf-8-sig", newline="")
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
+def _arrow_reason(exc: pa.ArrowInvalid) -> str:
+    # pyarrow's message can quote a row (which may hold an email): keep only its first clause.
+    return str(exc).split(":", 1)[0][:120]
 
 
-def read_table(path: Path, content: bytes | None = None) -> Table:
-    """All rows of a CSV file. Raises InputError when the file cannot be read as a table at all.
-
-    `content`: the file's bytes (decompressed), valid UTF-8, when the caller has them already.
-    """
-    try:
-        handle = _open_text(path, content)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot open ({exc.strerror or exc})") from None
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    rejects: list[Reject] = []
-    try:
-        with handle, _gc_paused():
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None or not any(h.strip() for h in header):
-                raise InputError(f"{path}: the file is empty; expected a header line and order rows")
-            header = [h.strip() for h in header]
-            _check_header(path, header)
-            width = len(header)
-            append_row, append_line = rows.append, lines.append
-            for row in reader:
-                if len(row) == width:
-                    append_row(row)
-                    append_line(reader.line_num)
-                elif not row or (len(row) == 1 and not row[0].strip()):
-                    continue  # blank line
-                else:
-                    rejects.append(Reject(reader.line_num, None,
-                                          f"expected {width} fields as in the header, found {len(row)}", row))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text near byte {exc.start}; save the file as UTF-8 CSV") from None
-    except csv.Error as exc:
-        raise InputError(f"{path}: not a readable CSV file ({exc})") from None
-    except OSError as exc:  # gzip errors, truncated files
-        raise InputError(f"{path}: cannot read ({exc})") from None
-    return Table(path, header, rows, np.asarray(lines, dtype=np.int64), rejects)
+def _header(path: Path, decoded: Decoded) -> list[str]:
+    reader = csv.reader(io.StringIO(decoded.data[:1 << 16].decode("utf-8", errors="replace")),
+                        delimiter=decoded.delimiter)
+    first = next(reader, None)
+    if first is None or not any(h.strip() for h in first):
+        raise InputError(f"{path}: the file is empty; expected a header line and order rows")
+    header = [h.strip() for h in first]
+    check_header(path, header)
+    return header
 
 
-def _check_header(path: Path, header: list[str]) -> None:
+def check_header(path: Path, header: list[str]) -> None:
     seen: dict[str, int] = {}
     for position, name in enumerate(header, start=1):
         if not name:
@@ -175,6 +166,69 @@ def _check_header(path: Path, header: list[str]) -> None:
             raise InputError(f"{path}: line 1 names column {name!r} twice (columns {seen[name]} and "
                              f"{position}); each column needs a unique header")
         seen[name] = position
+    values = sum(_looks_like_a_value(name) for name in header)
+    if any("@" in name for name in header) or values * 2 > len(header):
+        raise InputError(f"{path}: the first line holds {len(header)} columns of values (numbers, dates or "
+                         "emails), not column names; add a header line naming the columns")
+
+
+def _looks_like_a_value(name: str) -> bool:
+    text = name.replace(",", ".").lstrip("+-$€£")
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return any(name[:4].isdigit() and c in name for c in "-/.") or (name[:2].isdigit() and "/" in name)
+
+
+def _line_numbers(table: ArrowTable, decoded: Decoded) -> None:
+    """Where each row stood, and the rows pyarrow set aside, from the csv module's reading."""
+    width = len(table.header)
+    lines: list[int] = []
+    rejects: list[Reject] = []
+    reader = csv.reader(io.StringIO(decoded.data.decode("utf-8"), newline=""), delimiter=decoded.delimiter)
+    next(reader, None)
+    try:
+        for row in reader:
+            if len(row) == width:
+                lines.append(reader.line_num)
+            elif not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            else:
+                rejects.append(Reject(reader.line_num, None,
+                                      f"expected {width} fields as in the header, found {len(row)}", row))
+    except csv.Error as exc:
+        raise InputError(f"{table.path}: not a readable CSV file near line {reader.line_num} ({exc})") from None
+    if len(lines) != table.n_rows:
+        # The two readers split the file differently (stray quotes): the csv module's reading is
+        # the one whose lines the user can find. Before any column is parsed the table is rebuilt
+        # from it; afterwards (line numbers asked for a message) that would change rows under the
+        # reader, so the file is refused instead.
+        if table.decoded is not None:
+            raise InputError(f"{table.path}: rows cannot be told apart reliably (unbalanced quotes?); "
+                             "check the file's quoting")
+        _rebuild_from_csv_module(table, decoded)
+        return
+    table.line_numbers = np.asarray(lines, dtype=np.int64)
+    table.rejects = rejects
+
+
+def _rebuild_from_csv_module(table: ArrowTable, decoded: Decoded) -> None:
+    width = len(table.header)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    table.rejects = []
+    reader = csv.reader(io.StringIO(decoded.data.decode("utf-8"), newline=""), delimiter=decoded.delimiter)
+    next(reader, None)
+    for row in reader:
+        if len(row) == width:
+            rows.append(row)
+            lines.append(reader.line_num)
+        elif row and not (len(row) == 1 and not row[0].strip()):
+            table.rejects.append(Reject(reader.line_num, None,
+                                        f"expected {width} fields as in the header, found {len(row)}", row))
+    table.columns = [pa.array([r[j] for r in rows], type=pa.string()) for j in range(width)]
+    table.line_numbers = np.asarray(lines, dtype=np.int64)
 
 
 class RejectCollector:
@@ -196,4 +250,3 @@ class RejectCollector:
     @property
     def good(self) -> NDArray[np.bool_]:
         return ~self.bad
-

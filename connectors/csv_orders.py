@@ -7,18 +7,16 @@ are. `amount` may be one column or the product of two (quantity times unit price
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+from rfmsync.connectors._cells import NOT_A_NUMBER, OUT_OF_RANGE, amounts_of, dates_of, out_of_range
 from rfmsync.connectors._columns import WORKERS, TextColumn
-from rfmsync.connectors._csvfile import Reject, RejectCollector, TableLike
-from rfmsync.connectors._fastcsv import FastTable, load_table
+from rfmsync.connectors._csvfile import Reject, RejectCollector, TableLike, load_table
 from rfmsync.connectors._textparse import ISO_HINT, to_money_units
 from rfmsync.connectors.order_lines import (
     OrdersRead,
@@ -33,9 +31,6 @@ from rfmsync.connectors.shopify_export import is_shopify_export, read_shopify_ex
 from rfmsync.core.aggregate import CustomerMetrics, metrics_from_summary
 from rfmsync.core.errors import InputError
 from rfmsync.core.timezones import local_days
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 ORDER_FIELDS = ("customer", "date", "amount", "order", "email", "status", "currency")
 SUMMARY_FIELDS = ("customer", "last_order", "frequency", "monetary", "email")
@@ -115,7 +110,7 @@ def _check_columns(table: TableLike, colmap: ColumnMap, required: tuple[str, ...
 
 def read_orders_file(path: Path, colmap: ColumnMap | None, options: ReadOptions) -> OrdersRead:
     """Orders from a Shopify export (detected from its header) or a mapped generic CSV."""
-    table = load_table(path)
+    table = load_table(path, options.encoding, options.delimiter)
     if colmap is None and is_shopify_export(table.header):
         return read_shopify_export(table, options)
     colmap = colmap or detect_column_map(table.header, path)
@@ -138,10 +133,8 @@ def _read_generic(table: TableLike, colmap: ColumnMap, options: ReadOptions) -> 
     amount_cols = colmap.fields["amount"]
     status_col, order_col = _one(colmap, "status"), _one(colmap, "order")
     email_col, currency_col = _one(colmap, "email"), _one(colmap, "currency")
-    # Threads pay off on byte columns (NumPy releases the GIL); str columns are worked on in this
-    # thread, where threads would only contend for the GIL.
-    threaded = isinstance(table, FastTable)
-    with ThreadPoolExecutor(max_workers=WORKERS) if threaded else InlineExecutor() as pool:
+    # pyarrow's kernels release the GIL: columns are parsed on threads.
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         # Each column's costly work is independent of the others': columns are read and parsed two
         # (or more) at a time, each keeping its results. The checks below still run one after
         # another in the fixed order that decides the reason of a row with several problems.
@@ -162,11 +155,11 @@ def _read_generic(table: TableLike, colmap: ColumnMap, options: ReadOptions) -> 
             return pool.submit(work)
 
         def numbers_of(name: str) -> Future[tuple[NDArray[np.float64], NDArray[np.bool_]]]:
-            return pool.submit(lambda: table.text_column(name).numbers())
+            return pool.submit(lambda: amounts_of(table, name, options.decimal))
 
         # Submitted longest first, so that the short ones even out the threads' loads at the end.
         customers_ready = prepare(customer_col, strip=True, factorize=True, names=True)
-        parsed_dates = pool.submit(lambda: table.text_column(date_col).timestamps(options.tz, options.date_format))
+        parsed_dates = pool.submit(lambda: dates_of(table, date_col, options))
         emails_ready = prepare(email_col, strip=True)
 
         def emails_ahead() -> dict[str, str] | None:
@@ -174,7 +167,7 @@ def _read_generic(table: TableLike, colmap: ColumnMap, options: ReadOptions) -> 
             # thread checks rows; group_orders uses it only if no row was rejected. (The two
             # columns it waits for were submitted before it: no thread waits on a queued task.)
             customers, emails = customers_ready.result(), emails_ready.result()
-            if not threaded or customers is None or emails is None:
+            if customers is None or emails is None:
                 return None
             return last_emails(customers, emails)
 
@@ -191,11 +184,13 @@ def _read_generic(table: TableLike, colmap: ColumnMap, options: ReadOptions) -> 
         hint = f"the format {options.date_format!r}" if options.date_format else ISO_HINT
         collector.add(bad_date, date_col, f"unreadable date; expected {hint}")
         amounts, bad_amount = parsed_amounts[0].result()
-        collector.add(bad_amount, amount_cols[0], "amount is not a number (use a dot for decimals, no currency sign)")
+        collector.add(bad_amount, amount_cols[0], NOT_A_NUMBER)
         if len(amount_cols) == 2:
             factor, bad_factor = parsed_amounts[1].result()
             collector.add(bad_factor, amount_cols[1], "amount factor is not a number")
-            amounts = amounts * factor
+            with np.errstate(over="ignore", invalid="ignore"):
+                amounts = amounts * factor
+        collector.add(out_of_range(amounts), amount_cols[0], OUT_OF_RANGE)
         statuses = statuses_ready.result()
         if statuses is not None and status_col is not None:
             status = status_codes(statuses, collector, status_col)
@@ -212,18 +207,6 @@ def _read_generic(table: TableLike, colmap: ColumnMap, options: ReadOptions) -> 
                         emails_of_all_rows=emails_of_all_rows.result())
 
 
-class InlineExecutor(Executor):
-    """Runs each task at once, in the calling thread (for work that threads would not speed up)."""
-
-    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        done: Future[T] = Future()
-        try:
-            done.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
-            done.set_exception(exc)
-        return done
-
-
 @dataclass
 class SummaryRead:
     metrics: CustomerMetrics
@@ -235,7 +218,7 @@ class SummaryRead:
 
 def read_summary_file(path: Path, colmap: ColumnMap, options: ReadOptions, as_of: date) -> SummaryRead:
     """One row per customer: last order date, number of orders, total spend."""
-    table = load_table(path)
+    table = load_table(path, options.encoding, options.delimiter)
     _check_columns(table, colmap, REQUIRED_SUMMARY_FIELDS)
     collector = RejectCollector(table)
     customer_col = colmap.fields["customer"][0]
@@ -243,13 +226,14 @@ def read_summary_file(path: Path, colmap: ColumnMap, options: ReadOptions, as_of
     collector.add(customers.blank(), customer_col, "missing customer id")
     last_col = colmap.fields["last_order"][0]
     # A summary's dates are calendar dates in the store's zone; parse as wall-clock and keep the day.
-    last_utc, bad = table.text_column(last_col).timestamps(options.tz, options.date_format)
+    last_utc, bad = dates_of(table, last_col, options)
     collector.add(bad, last_col, f"unreadable date; expected {ISO_HINT}")
     freq_col, money_col = colmap.fields["frequency"][0], colmap.fields["monetary"][0]
-    frequency, bad_f = table.text_column(freq_col).numbers()
+    frequency, bad_f = amounts_of(table, freq_col, options.decimal)
     collector.add(bad_f | (frequency < 0), freq_col, "order count is not a number of 0 or more")
-    monetary, bad_m = table.text_column(money_col).numbers()
+    monetary, bad_m = amounts_of(table, money_col, options.decimal)
     collector.add(bad_m, money_col, "spend is not a number")
+    collector.add(out_of_range(monetary), money_col, OUT_OF_RANGE)
     keep = np.flatnonzero(collector.good)
     _, codes, first = customers.take(keep).factorize()
     if len(first) != len(keep):

@@ -8,6 +8,7 @@ An order id column is required: re-reading a file must never count an order twic
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,6 +25,7 @@ from rfmsync.core.clock import utc_now
 from rfmsync.core.errors import ConfigError
 from rfmsync.core.models import STATUS_CODES, Order
 
+log = logging.getLogger("rfmsync.csv_source")
 PAGE_SIZE = 5_000
 _STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
 
@@ -38,6 +40,10 @@ class CsvSourceConfig(BaseModel):
     # FIELD = COLUMN, as `rfmsync score --map`; amount may be "Qty*Price". Default: detected.
     map: dict[str, str] | None = None
     date_format: str | None = None
+    # The file's dialect, as `rfmsync score --delimiter/--encoding/--decimal`; default: detected.
+    delimiter: Literal[",", ";", "tab", "|", "whitespace"] | None = None
+    encoding: str | None = None
+    decimal: Literal[".", ","] | None = None
     # Re-read window for late writes (minutes); a file is always read whole, so this only matters
     # to sources that filter by time.
     lookback_minutes: int | None = Field(default=None, ge=0)
@@ -56,7 +62,8 @@ class CsvSource:
                  rates: dict[str, float]) -> None:
         self.config = config
         self.path = config.path if config.path.is_absolute() else base_dir / config.path
-        self.options = ReadOptions(tz=tz, currency=currency, rates=rates, date_format=config.date_format)
+        self.options = ReadOptions(tz=tz, currency=currency, rates=rates, date_format=config.date_format,
+                                   delimiter=config.delimiter, encoding=config.encoding, decimal=config.decimal)
         self.column_map: ColumnMap | None = None
         if config.map is not None:
             self.column_map = parse_column_map(",".join(f"{k}={v}" for k, v in config.map.items()))
@@ -76,6 +83,8 @@ class CsvSource:
         if read.order_ids is None:
             raise ConfigError(f"source {self.name}", f"{self.path}: no order id column; map one with "
                               "map = { order = \"COLUMN\" } so re-reading the file never counts an order twice")
+        for warning in read.warnings:
+            log.warning("source %s: %s", self.name, warning)
         batch = read.batch
         # ISO 4217 "XXX" (no currency) for a file without a currency column and no store currency.
         currency = read.currency or self.options.currency or "XXX"

@@ -75,6 +75,7 @@ class OrdersRead:
     # Sequences, not lists: from the fast path they decode each string when it is read.
     order_ids: Sequence[str] | None = None
     order_emails: Sequence[str] | None = None
+    warnings: Sequence[str] = ()  # said once to the user (the encoding the file was read in)
 
 
 def apply_currency(rows: ParsedRows, collector: RejectCollector, column: str | None,
@@ -175,7 +176,8 @@ def group_orders(rows: ParsedRows, collector: RejectCollector, *, store_currency
     return OrdersRead(batch=batch, rejects=sorted(collector.rejects, key=lambda r: r.line),
                       rows_read=len(collector.bad) + len(collector.table.rejects), orders=len(batch),
                       currency=store_currency, emails=emails, file_format=file_format,
-                      header=collector.table.header, order_ids=order_ids, order_emails=order_emails)
+                      header=collector.table.header, order_ids=order_ids, order_emails=order_emails,
+                      warnings=collector.table.warnings)
 
 
 def last_emails(customers: TextColumn, emails: TextColumn) -> dict[str, str]:

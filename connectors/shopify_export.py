@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from rfmsync.connectors._columns import StrColumn
+from rfmsync.connectors._cells import OUT_OF_RANGE, amounts_of, dates_of, out_of_range
+from rfmsync.connectors._columns import ArrowColumn
 from rfmsync.connectors._csvfile import RejectCollector, TableLike
 from rfmsync.connectors._textparse import to_money_units
 from rfmsync.connectors.order_lines import OrdersRead, ParsedRows, apply_currency, group_orders
@@ -45,19 +46,21 @@ def read_shopify_export(table: TableLike, options: ReadOptions) -> OrdersRead:
     email_column = table.text_column("Email")
     emails = email_column.to_list()
     phones = table.text_column("Phone").to_list() if "Phone" in table.header else [""] * table.n_rows
-    customers = StrColumn([normalize_email(e) if e.strip() else "".join(ch for ch in p if ch.isdigit() or ch == "+")
-                           for e, p in zip(emails, phones, strict=True)])
+    customers = ArrowColumn.of([normalize_email(e) if e.strip()
+                                else "".join(ch for ch in p if ch.isdigit() or ch == "+")
+                                for e, p in zip(emails, phones, strict=True)])
     collector.add(customers.blank(), "Email", "no customer: the order has neither an email nor a phone "
                   "(guest checkout or redacted customer data)")
 
-    created, bad_date = table.text_column("Created at").timestamps(options.tz, options.date_format)
+    created, bad_date = dates_of(table, "Created at", options)
     collector.add(bad_date, "Created at", f"unreadable date; expected {'YYYY-MM-DD HH:MM:SS -0500'}")
 
-    total, bad_total = table.text_column("Total").numbers()
+    total, bad_total = amounts_of(table, "Total", options.decimal)
     collector.add(bad_total, "Total", "total is not a number")
+    collector.add(out_of_range(total), "Total", OUT_OF_RANGE)
     refunded = np.zeros(table.n_rows)
     if "Refunded Amount" in table.header:
-        refunded, bad_refund = table.text_column("Refunded Amount").numbers(blank_is_zero=True)
+        refunded, bad_refund = amounts_of(table, "Refunded Amount", options.decimal, blank_is_zero=True)
         collector.add(bad_refund, "Refunded Amount", "refunded amount is not a number")
     financial, which, _ = table.text_column("Financial Status").factorize()
     status_of = np.asarray([STATUS_CODES[FINANCIAL_STATUS.get(s.strip().lower(), OrderStatus.PAID)]

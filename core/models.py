@@ -36,6 +36,11 @@ def _aware_utc(value: datetime) -> datetime:
 AwareUtc = Annotated[datetime, AfterValidator(_aware_utc)]
 
 
+# Store-currency units per unit of another currency: above this a rate is a typo (the widest real
+# pairs, such as IRR per EUR, are below 100,000), and nan or inf would overflow amounts.
+MAX_RATE = 1_000_000.0
+
+
 class Order(BaseModel):
     """One order as rfmsync understands it, whatever system it came from."""
 

@@ -23,6 +23,7 @@ from rfmsync.connectors.shopify import ShopifySourceConfig
 from rfmsync.connectors.webhook import WebhookSinkConfig
 from rfmsync.core.custom import CustomScheme, check_scheme, scheme_from_toml
 from rfmsync.core.errors import ConfigError, SchemeError
+from rfmsync.core.models import MAX_RATE
 from rfmsync.core.rfm import RfmSettings
 from rfmsync.core.schemes import BUILTIN_SCHEMES
 from rfmsync.core.scoring import Band, BandSet, Metric, Weights
@@ -63,7 +64,7 @@ class RfmConfig(_Strict):
     levels: Literal[3, 4, 5] | None = None
     method: Literal["quantile", "ranges"] | None = None
     window_days: int | None = Field(default=None, ge=1)
-    half_life_days: float | None = Field(default=None, gt=0)
+    half_life_days: float | None = Field(default=None, gt=0, lt=1e9, allow_inf_nan=False)
     weights: WeightsConfig = WeightsConfig()
     comparison: ComparisonConfig = ComparisonConfig()
     ranges: RangesConfig = RangesConfig()
@@ -115,8 +116,9 @@ class StoreConfig(_Strict):
     @classmethod
     def _rates(cls, value: dict[str, float]) -> dict[str, float]:
         for code, rate in value.items():
-            if len(code) != 3 or not code.isalpha() or rate <= 0:
-                raise ValueError(f"expected CODE = positive rate, e.g. USD = 0.92; got {code} = {rate}")
+            if len(code) != 3 or not code.isalpha() or not 0 < rate <= MAX_RATE:
+                raise ValueError(f"expected CODE = rate above 0 and at most {MAX_RATE:,.0f}, e.g. USD = 0.92; "
+                                 f"got {code} = {rate}")
         return {code.upper(): rate for code, rate in value.items()}
 
     @model_validator(mode="after")

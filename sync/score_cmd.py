@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tomllib
+from collections.abc import Callable
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,7 @@ from rfmsync.core.aggregate import OrderCounts, aggregate
 from rfmsync.core.clock import utc_now
 from rfmsync.core.custom import check_scheme, scheme_from_toml
 from rfmsync.core.errors import ConfigError, InputError
+from rfmsync.core.models import MAX_RATE
 from rfmsync.core.rfm import RfmSettings, ScoredCustomers, score
 from rfmsync.core.schemes import BUILTIN_SCHEMES
 from rfmsync.core.scoring import Weights
@@ -47,16 +49,24 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--method", choices=("quantile", "ranges"), help="quantile or the built-in fixed ranges "
                    "(default: the scheme's: quantile, or ranges for quick-audience)")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", help="reference date (default: today in --timezone)")
-    p.add_argument("--window-days", type=int, metavar="N", help="only count orders of the last N days")
-    p.add_argument("--half-life-days", type=float, metavar="H", help="time decay: an order's weight halves "
-                   "every H days")
+    p.add_argument("--window-days", type=positive_int("--window-days"), metavar="N",
+                   help="only count orders of the last N days (N at least 1)")
+    p.add_argument("--half-life-days", type=positive_float("--half-life-days"), metavar="H",
+                   help="time decay: an order's weight halves every H days (H above 0)")
     p.add_argument("--weights", metavar="WR,WF,WM", help="weights of R, F, M in rfm_score (default equal)")
     p.add_argument("--timezone", default="UTC", help="the store's time zone, e.g. Europe/Berlin (default UTC); "
                    "dates without an offset are read as local times there")
     p.add_argument("--currency", help="store currency (default: the file's most common)")
     p.add_argument("--rate", action="append", default=[], metavar="CODE=RATE",
                    help="convert another currency: store-currency units per unit of CODE (repeatable)")
-    p.add_argument("--date-format", metavar="FORMAT", help="strptime format for non-ISO dates, e.g. %%d/%%m/%%Y")
+    p.add_argument("--date-format", metavar="FORMAT", help="strptime format for dates the reader cannot decide, "
+                   "e.g. %%d/%%m/%%Y (default: ISO 8601, DD.MM.YYYY, DD/MM/YYYY or MM/DD/YYYY from the column)")
+    p.add_argument("--delimiter", choices=(",", ";", "tab", "|", "whitespace"),
+                   help="field separator (default: detected from the first lines)")
+    p.add_argument("--encoding", help="text encoding, e.g. utf-8, utf-16, windows-1252 (default: UTF-8 with or "
+                   "without BOM, UTF-16 with BOM, else Windows-1252 with a warning)")
+    p.add_argument("--decimal", choices=(".", ","), help="decimal mark of amounts (default: decided per column; "
+                   "needed when a column only has values like 1,234)")
     p.add_argument("--out", default="segments.csv", metavar="FILE",
                    help="segments file to write, - for stdout (default: segments.csv)")
     p.add_argument("--rejects", type=Path, metavar="FILE",
@@ -85,6 +95,32 @@ def _as_of(text: str | None, tz: ZoneInfo) -> date:
         raise ConfigError("--as-of", f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
+def positive_int(option: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected a whole number of days, at least 1; got {text!r}")
+        return value
+    parse.__name__ = option
+    return parse
+
+
+def positive_float(option: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = 0.0
+        if not 0 < value < 1e9:  # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"expected a number of days above 0; got {text!r}")
+        return value
+    parse.__name__ = option
+    return parse
+
+
 def _rates(items: list[str]) -> dict[str, float]:
     rates: dict[str, float] = {}
     for item in items:
@@ -93,8 +129,9 @@ def _rates(items: list[str]) -> dict[str, float]:
             rate = float(value)
         except ValueError:
             rate = -1.0
-        if len(code.strip()) != 3 or rate <= 0:
-            raise ConfigError("--rate", f"expected CODE=RATE with a positive rate, e.g. USD=0.92, got {item!r}")
+        if len(code.strip()) != 3 or not 0 < rate <= MAX_RATE:
+            raise ConfigError("--rate", f"expected CODE=RATE with a rate above 0 and at most {MAX_RATE:,}, "
+                              f"e.g. USD=0.92, got {item!r}")
         rates[code.strip().upper()] = rate
     return rates
 
@@ -142,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
         check = check_scheme(scheme, settings.resolved()[1])
         for line in check.lines():
             print(f"rfmsync: warning: {args.segments}: {line}", file=sys.stderr)
-    options = ReadOptions(tz=tz, currency=args.currency, rates=_rates(args.rate), date_format=args.date_format)
+    options = ReadOptions(tz=tz, currency=args.currency, rates=_rates(args.rate), date_format=args.date_format,
+                          delimiter=args.delimiter, encoding=args.encoding, decimal=args.decimal)
     colmap = parse_column_map(args.column_map) if args.column_map else None
     out = None if args.out == "-" else Path(args.out)
     counts: OrderCounts | None = None
@@ -153,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
         file_format, currency, orders = "customer summary", args.currency, None
     else:
         read = read_orders_file(path, colmap, options)
+        for warning in read.warnings:
+            print(f"rfmsync: warning: {warning}", file=sys.stderr)
         metrics, counts = aggregate(read.batch, as_of, tz, args.window_days, args.half_life_days)
         rejects, rows_read, emails, header = read.rejects, read.rows_read, read.emails, read.header
         file_format, currency, orders = read.file_format, read.currency, read.orders

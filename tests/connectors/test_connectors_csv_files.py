@@ -29,7 +29,7 @@ def test_source_reads_orders_and_skips_an_unchanged_file(tmp_path: Path) -> None
     assert [(o.order_id, o.customer_key, o.email, str(o.amount), o.created_at.isoformat()) for o in page.orders] == \
         [("A", "1", "a@x.test", "12.5", "2026-10-01T00:00:00+00:00")]
     assert [(r.position, r.reason.split(";")[0]) for r in page.rejects] == [
-        ("orders.csv line 4", "total: amount is not a number (use a dot for decimals, no currency sign)"),
+        ("orders.csv line 4", "total: amount is not a number (nor in the column's decimal format, see --decimal)"),
         ("orders.csv line 5", "customer_id: missing customer id")]
     assert page.rejects[0].raw["order_id"] == "B"
     assert page.cursor is not None and page.cursor.startswith(f"{(tmp_path / 'orders.csv').stat().st_size}:")

@@ -109,7 +109,7 @@ secret = "${ACME_HOOK_SECRET}"
     (lambda c: c["stores"]["acme"].update(schedule="every day"), "stores.acme.schedule", "not a cron expression"),
     # APScheduler-only syntax: the daemon would refuse it, so the config check does too.
     (lambda c: c["stores"]["acme"].update(schedule="0 4 * * mon#2"), "stores.acme.schedule", "not a weekday"),
-    (lambda c: c["stores"]["acme"].update(rates={"USD": -1}), "stores.acme.rates", "positive rate"),
+    (lambda c: c["stores"]["acme"].update(rates={"USD": -1}), "stores.acme.rates", "rate above 0"),
     (lambda c: c["stores"]["acme"]["sinks"].append(dict(c["stores"]["acme"]["sinks"][0])), "stores.acme",
      "two are named 'webhook'"),
     (lambda c: c["stores"]["acme"]["sinks"][0].update(secret="${NOT_SET_ANYWHERE}"),
