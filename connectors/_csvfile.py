@@ -147,9 +147,12 @@ def _arrow_reason(exc: pa.ArrowInvalid) -> str:
 
 
 def _header(path: Path, decoded: Decoded) -> list[str]:
-    reader = csv.reader(io.StringIO(decoded.data[:1 << 16].decode("utf-8", errors="replace")),
+    reader = csv.reader(io.StringIO(decoded.data[:1 << 16].decode("utf-8", errors="replace"), newline=""),
                         delimiter=decoded.delimiter)
-    first = next(reader, None)
+    try:
+        first = next(reader, None)
+    except csv.Error as exc:
+        raise InputError(f"{path}: the header line is not readable CSV ({exc})") from None
     if first is None or not any(h.strip() for h in first):
         raise InputError(f"{path}: the file is empty; expected a header line and order rows")
     header = [h.strip() for h in first]

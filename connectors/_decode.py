@@ -100,7 +100,10 @@ def _delimiter(path: Path, text: str, given: str | None) -> str:
     for sep in (",", ";", "\t", "|"):
         if sep not in lines[0]:
             continue
-        widths = {len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=sep)}
+        try:
+            widths = {len(row) for row in csv.reader(io.StringIO("\n".join(lines), newline=""), delimiter=sep)}
+        except csv.Error:
+            continue
         if len(widths) == 1 and min(widths) > 1:
             fits[sep] = widths.pop()
     if len(fits) == 1:

@@ -85,7 +85,10 @@ def _decide_decimal(core: pa.Array) -> str:
 
 
 def to_money_units(amounts: NDArray[np.float64]) -> NDArray[np.int64]:
-    scaled = amounts * MONEY_SCALE
+    """Exact 1/10,000 units; amounts out of range (rejected rows by then) become 0, never an overflow."""
+    with np.errstate(invalid="ignore"):
+        in_range = np.abs(amounts) < MAX_AMOUNT
+    scaled = np.where(in_range, amounts, 0.0) * MONEY_SCALE
     np.rint(scaled, out=scaled)  # in place: one temporary less on a million rows
     return scaled.astype(np.int64)
 

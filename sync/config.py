@@ -236,16 +236,22 @@ def parse_config(data: dict[str, Any], origin: str = "config", base_dir: Path = 
     return config
 
 
-def load_config(path: Path) -> Config:
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's tables; every way it can fail is a ConfigError naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"not UTF-8 text (near byte {exc.start}); save it as UTF-8") from None
     except OSError as exc:
-        raise ConfigError(str(path), f"cannot read ({exc.strerror or exc})") from None
+        raise ConfigError(str(path), f"cannot read ({exc.strerror or type(exc).__name__})") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML ({exc})") from None
-    return parse_config(data, str(path), path.resolve().parent)
+
+
+def load_config(path: Path) -> Config:
+    return parse_config(read_toml(path), str(path), path.resolve().parent)
 
 
 def custom_scheme(store: StoreConfig, path: str) -> CustomScheme | None:

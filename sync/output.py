@@ -15,6 +15,7 @@ from typing import IO
 import numpy as np
 from numpy.typing import NDArray
 from rfmsync.connectors._csvfile import Reject
+from rfmsync.core.errors import InputError
 from rfmsync.core.rfm import ScoredCustomers
 from rfmsync.sync.records import field_columns
 
@@ -73,12 +74,19 @@ def _write_atomically(target: Path | None, write: Callable[[IO[str]], object]) -
     if target is None:
         write(sys.stdout)
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # mkstemp creates the file 0600, which the rename keeps: these files hold customers' emails.
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise InputError(f"{target}: cannot write ({exc.strerror or type(exc).__name__})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             write(handle)
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"{target}: cannot write ({exc.strerror or type(exc).__name__})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from collections.abc import Callable
 from datetime import date
 from importlib import resources
@@ -149,12 +148,9 @@ def _weights(text: str | None) -> Weights:
 
 
 def load_segments_file(path: Path) -> Any:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read ({exc.strerror or exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"not valid TOML ({exc})") from None
+    from rfmsync.sync.config import read_toml  # pydantic models: loaded only when a file is given
+
+    data = read_toml(path)
     if "segments" not in data:
         raise ConfigError(str(path), "expected a [segments] table with [[segments.rules]]")
     return scheme_from_toml(data["segments"], f"{path}: segments")
