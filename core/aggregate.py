@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -43,6 +44,8 @@ class OrderCounts:
     excluded_status: int
     not_positive: int
     outside_window: int
+    # Negative orders (credit notes, cancellation invoices) subtracted from monetary in the window.
+    returns: int = 0
 
 
 def as_of_day(as_of: date) -> int:
@@ -60,11 +63,14 @@ def aggregate(
     tz: ZoneInfo,
     window_days: int | None = None,
     half_life_days: float | None = None,
+    returns: Literal["subtract", "ignore"] = "subtract",
 ) -> tuple[CustomerMetrics, OrderCounts]:
     """Per-customer metrics as of the end of `as_of` in `tz`.
 
     An order counts when `as_of - window_days < its local date <= as_of`; orders after `as_of` are
-    ignored as not yet happened.
+    ignored as not yet happened. A return recorded as its own negative order (not cancelled, voided
+    or test) in the window reduces its customer's monetary value, never below zero, and is not an
+    order (rfm-methods.md); `returns="ignore"` leaves such orders out entirely.
     """
     if window_days is not None and window_days < 1:
         raise ValueError("window_days must be at least 1")
@@ -81,6 +87,9 @@ def aggregate(
     use = days <= end
     if window_days is not None:
         use &= days > end - window_days
+    is_return = None
+    if returns == "subtract":
+        is_return = use & (batch.amount_units < 0) & ~excluded
     use &= good
 
     codes = batch.customer_codes[use]
@@ -99,6 +108,15 @@ def aggregate(
         weight = 0.5 ** ((end - order_days) / half_life_days)
         frequency = np.bincount(codes, weights=weight, minlength=n).astype(np.float64)
         monetary = np.bincount(codes, weights=weight * amounts, minlength=n) / MONEY_SCALE
+    n_returns = 0
+    if is_return is not None and is_return.any():
+        n_returns = int(np.count_nonzero(is_return))
+        return_codes = batch.customer_codes[is_return]
+        return_units = batch.amount_units[is_return].astype(np.float64)
+        if half_life_days is not None:
+            return_units *= 0.5 ** ((end - local_days(batch.created_utc[is_return], tz)) / half_life_days)
+        monetary += np.bincount(return_codes, weights=return_units, minlength=n) / MONEY_SCALE
+        np.maximum(monetary, 0.0, out=monetary)
     scored = np.flatnonzero(count > 0)
     metrics = CustomerMetrics(
         customer_ids=batch.customer_ids if isinstance(batch.customer_ids, list) else list(batch.customer_ids),
@@ -114,6 +132,7 @@ def aggregate(
         excluded_status=n_excluded,
         not_positive=len(batch) - n_excluded - n_good,
         outside_window=n_good - n_used,
+        returns=n_returns,
     )
     return metrics, counts
 

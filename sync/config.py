@@ -97,6 +97,9 @@ class StoreConfig(_Strict):
     # Score as of this fixed date instead of each run's date: for the demo stores (the same numbers
     # on any day) and for replaying history. A real store leaves it out.
     as_of: date | None = None
+    # Negative orders (credit notes, cancellation invoices) reduce monetary in the window
+    # (rfm-methods.md); "ignore" leaves them out entirely.
+    returns: Literal["subtract", "ignore"] = "subtract"
     sources: list[SourceConfig] = Field(default_factory=list)
     sinks: list[SinkConfig] = Field(default_factory=list)
     rfm: RfmConfig = RfmConfig()

@@ -60,6 +60,7 @@ class StoreRuntime:
     merge_guests_by_email: bool = False
     # A fixed reference date (the demo stores); None scores as of each run's start.
     as_of: date | None = None
+    returns: Literal["subtract", "ignore"] = "subtract"
 
 
 @dataclass
@@ -220,7 +221,7 @@ def _score(db: Database, store: StoreRuntime, started: datetime, summary: RunSum
     summary.ledger = ledger
     batch = _in_store_currency(ledger, store)
     metrics, counts = aggregate(batch, _as_of(store, started), ZoneInfo(store.tz_name), store.window_days,
-                                store.half_life_days)
+                                store.half_life_days, store.returns)
     summary.order_counts = counts
     scored = score(metrics, store.settings)
     summary.customers_scored = len(scored)

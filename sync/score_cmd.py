@@ -52,6 +52,9 @@ def add_parser(commands: Any) -> None:
                    help="only count orders of the last N days (N at least 1)")
     p.add_argument("--half-life-days", type=positive_float("--half-life-days"), metavar="H",
                    help="time decay: an order's weight halves every H days (H above 0)")
+    p.add_argument("--returns", choices=("subtract", "ignore"), default="subtract",
+                   help="negative orders (credit notes, cancellation invoices): subtract from spend in the "
+                        "window, never below 0 (default), or ignore them")
     p.add_argument("--weights", metavar="WR,WF,WM", help="weights of R, F, M in rfm_score (default equal)")
     p.add_argument("--timezone", default="UTC", help="the store's time zone, e.g. Europe/Berlin (default UTC); "
                    "dates without an offset are read as local times there")
@@ -189,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         read = read_orders_file(path, colmap, options)
         for warning in read.warnings:
             print(f"rfmsync: warning: {warning}", file=sys.stderr)
-        metrics, counts = aggregate(read.batch, as_of, tz, args.window_days, args.half_life_days)
+        metrics, counts = aggregate(read.batch, as_of, tz, args.window_days, args.half_life_days, args.returns)
         rejects, rows_read, emails, header = read.rejects, read.rows_read, read.emails, read.header
         file_format, currency, orders = read.file_format, read.currency, read.orders
     good_rows = rows_read - len(rejects)
@@ -229,7 +232,9 @@ def summary_text(path: Path, file_format: str, rows_read: int, rejects: list[Any
     if counts is not None and orders is not None:
         lines.append(f"orders: {orders:,}; counted {counts.counted:,}; not counted: {counts.excluded_status:,} "
                      f"cancelled/voided/test, {counts.not_positive:,} with net amount <= 0, "
-                     f"{counts.outside_window:,} outside the window")
+                     f"{counts.outside_window:,} outside the window"
+                     + (f"; {counts.returns:,} returns (negative orders) subtracted from spend" if counts.returns
+                        else ""))
     scheme = scored.scheme
     lines.append(f"customers scored: {len(scored):,} as of {as_of} ({tz_name}); scheme {scheme.name}, "
                  f"{scored.levels} levels, {scored.method}" + (f"; amounts in {currency}" if currency else ""))

@@ -95,11 +95,43 @@ def test_counted_order_rules() -> None:
         order("z", "2024-06-29T10:00:00", "0", OrderStatus.REFUNDED),
     ])
     metrics, counts = aggregate(batch, date(2024, 6, 30), UTC_ZONE)
-    # x: paid 100 (06-10), partial 30 (06-20), pending 20 (06-05): last counted June 20 -> 10 days.
-    assert rows(metrics) == {"x": (10, 3.0, 150.0)}
+    # x: paid 100 (06-10), partial 30 (06-20), pending 20 (06-05): last counted June 20 -> 10 days;
+    # the paid -5 is a return: not an order, but 5 less spend.
+    assert rows(metrics) == {"x": (10, 3.0, 145.0)}
     # excluded: x cancelled, voided, test; y cancelled, test (with 0, still only "excluded") = 5
     # not_positive: x refunded 0, x paid -5, z refunded 0 = 3
-    assert counts == OrderCounts(orders=11, counted=3, excluded_status=5, not_positive=3, outside_window=0)
+    assert counts == OrderCounts(orders=11, counted=3, excluded_status=5, not_positive=3, outside_window=0,
+                                 returns=1)
+    metrics, counts = aggregate(batch, date(2024, 6, 30), UTC_ZONE, returns="ignore")
+    assert rows(metrics) == {"x": (10, 3.0, 150.0)} and counts.returns == 0
+
+
+def test_returns_reduce_monetary_inside_the_window_never_below_zero() -> None:
+    batch = OrderBatch.from_orders([
+        # rfm-methods.md's example: 100 and 50 and a credit note of -100 give F 2, M 50.
+        order("a", "2024-06-01T10:00:00", "100"),
+        order("a", "2024-06-10T10:00:00", "50"),
+        order("a", "2024-06-29T10:00:00", "-100"),  # the latest: recency still from June 10
+        order("b", "2024-06-01T10:00:00", "30"),
+        order("b", "2024-06-02T10:00:00", "-80"),  # more returned than bought (in the window): 0
+        order("c", "2024-06-20T10:00:00", "40"),
+        order("c", "2024-01-02T10:00:00", "-40"),  # outside a 90-day window: no effect
+        order("d", "2024-06-20T10:00:00", "-25"),  # only a return: not a scored customer
+        order("e", "2024-06-20T10:00:00", "70"),
+        order("e", "2024-06-21T10:00:00", "-20", OrderStatus.CANCELLED),  # a cancelled credit note: nothing
+    ])
+    metrics, counts = aggregate(batch, date(2024, 6, 30), UTC_ZONE, window_days=90)
+    assert rows(metrics) == {"a": (20, 2.0, 50.0), "b": (29, 1.0, 0.0), "c": (10, 1.0, 40.0), "e": (10, 1.0, 70.0)}
+    assert counts.returns == 3 and counts.counted == 5
+
+
+def test_a_return_weighs_like_an_order_of_its_age_under_time_decay() -> None:
+    batch = OrderBatch.from_orders([
+        order("a", "2024-06-30T10:00:00", "100"),  # weight 1
+        order("a", "2024-05-31T10:00:00", "-40"),  # age 30 of half-life 30: weight 0.5 -> -20
+    ])
+    metrics, _ = aggregate(batch, date(2024, 6, 30), UTC_ZONE, half_life_days=30)
+    assert rows(metrics) == {"a": (0, 1.0, 80.0)}
 
 
 def test_time_decay_half_life() -> None:

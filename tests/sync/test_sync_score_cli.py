@@ -57,8 +57,8 @@ def test_line_level_file_sums_rows_per_order(cli: Cli, tmp_path: Path) -> None:
                           "--as-of", "2011-12-10", "--out", out)
     assert code == 0
     (row,) = read_rows(out)
-    # Invoice 1: 2*2.55 + 10.10 = 15.20; invoice 2: 3.00; C3 is negative, so not counted.
-    assert (row["frequency"], row["monetary"], row["recency_days"]) == ("2", "18.20", "5")
+    # Invoice 1: 2*2.55 + 10.10 = 15.20; invoice 2: 3.00; C3 is a return: not an order, 10.10 less.
+    assert (row["frequency"], row["monetary"], row["recency_days"]) == ("2", "8.10", "5")
     assert "orders: 3; counted 2; not counted: 0 cancelled/voided/test, 1 with net amount <= 0" in stdout
 
 
