@@ -25,7 +25,6 @@ import email.utils
 import logging
 import random
 import re
-import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from urllib.parse import urlsplit
 import requests
 from rfmsync import __version__
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
+from rfmsync.core.stopping import pause
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 log = logging.getLogger("rfmsync.http")
@@ -78,7 +78,7 @@ class RetryPolicy:
     # A server asking for longer than this is still retried, after this long: an hour-long
     # Retry-After must not block a scheduled run for an hour.
     max_retry_after: float = 300.0
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = pause
     rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from rfmsync.connectors._http import HttpClient
 from rfmsync.connectors._shopify_graphql import ShopifyGraphQL
 from rfmsync.connectors._shopify_mapping import ORDER_FIELDS
 from rfmsync.core.errors import PermanentError, TransientError
+from rfmsync.core.stopping import pause
 
 log = logging.getLogger("rfmsync.connectors.shopify")
 
@@ -40,7 +40,7 @@ class _ResultGone(Exception):
 
 class BulkBackfill:
     def __init__(self, graphql: ShopifyGraphQL, http: HttpClient, source: str, *, poll_seconds: float,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = pause) -> None:
         self._graphql, self._http, self._source = graphql, http, source
         self._poll_seconds, self._sleep = poll_seconds, sleep
         self.downloads = 0

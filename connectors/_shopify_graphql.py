@@ -19,6 +19,7 @@ import shopify
 from pydantic import SecretStr
 from rfmsync.connectors._http import HttpClient
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
+from rfmsync.core.stopping import pause
 
 log = logging.getLogger("rfmsync.connectors.shopify")
 
@@ -122,7 +123,7 @@ class ShopifyGraphQL:
     """One store's GraphQL endpoint. Paces requests on the cost bucket so it is never emptied."""
 
     def __init__(self, http: HttpClient, shop: str, api_version: str, tokens: TokenSource, *,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+                 sleep: Callable[[float], None] = pause, clock: Callable[[], float] = time.monotonic) -> None:
         self._http, self._shop, self._tokens = http, shop, tokens
         self._path = admin_path(shop, api_version) + "/graphql.json"
         self._sleep, self._clock = sleep, clock

@@ -23,7 +23,6 @@ import io
 import json
 import logging
 import tarfile
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -35,6 +34,7 @@ from rfmsync.connectors.base import PUSHABLE_FIELDS, ConfiguredSink, PushResult
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import PermanentError, TransientError
 from rfmsync.core.schemes import BUILTIN_SCHEMES
+from rfmsync.core.stopping import pause
 
 log = logging.getLogger("rfmsync.connectors.mailchimp")
 
@@ -102,7 +102,7 @@ class MailchimpSink(ConfiguredSink):
     config: MailchimpSinkConfig
 
     def __init__(self, config: MailchimpSinkConfig, *, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = pause) -> None:
         self.config = config
         self.retry = retry or RetryPolicy()
         self._sleep = sleep

@@ -24,6 +24,7 @@ from rfmsync.connectors._shopify_graphql import ShopifyGraphQL, TokenSource
 from rfmsync.connectors._shopify_mapping import ORDER_FIELDS, order_from_node
 from rfmsync.connectors.base import OrderPage, RejectedRecord
 from rfmsync.core.models import Order
+from rfmsync.core.stopping import pause
 
 log = logging.getLogger("rfmsync.connectors.shopify")
 
@@ -91,7 +92,7 @@ def time_filter(since: datetime | None) -> str | None:
 
 class ShopifySource:
     def __init__(self, config: ShopifySourceConfig, *, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = pause, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.http = HttpClient(config.base_url or f"https://{config.shop}", retry=retry)

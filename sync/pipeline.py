@@ -24,6 +24,7 @@ from rfmsync.core.clock import utc_now
 from rfmsync.core.diff import Change, ChangeKind, Record, diff, with_contacts
 from rfmsync.core.errors import AuthError, PermanentError, RfmsyncError, TransientError
 from rfmsync.core.rfm import RfmSettings, ScoredCustomers, score
+from rfmsync.core.stopping import Interrupted
 from rfmsync.sync import runs, sink_state
 from rfmsync.sync.ledger import Cursor, Ledger, contacts_for, get_cursor, load_ledger, set_cursor, upsert_orders
 from rfmsync.sync.records import current_records
@@ -140,7 +141,7 @@ def run_store(db: Database, store: StoreRuntime, options: RunOptions) -> RunSumm
             summary.outcome = "partial" if failed else "ok"
             runs.finish_run(db, summary.run_id, summary.outcome, summary.counts(),
                             "; ".join(f"{s.name}: {s.error}" for s in failed) or None)
-        except _Interrupted:
+        except (_Interrupted, Interrupted):
             summary.outcome = "interrupted"
             runs.finish_run(db, summary.run_id, "interrupted", summary.counts(), "stopped on request")
         except BaseException as exc:

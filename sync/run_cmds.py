@@ -14,6 +14,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from rfmsync.core.errors import ConfigError
+from rfmsync.core.stopping import STOP
 
 if TYPE_CHECKING:
     from rfmsync.sync.pipeline import RunOptions, RunSummary
@@ -46,7 +47,8 @@ def add_parsers(commands: Any) -> None:
 def stop_on_signals() -> Iterator[threading.Event]:
     """Ctrl-C and SIGTERM set an event the run loop checks between pages and batches, so the
     current batch finishes and commits before the process exits."""
-    stop = threading.Event()
+    stop = STOP
+    stop.clear()
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {s: signal.getsignal(s) for s in handled}
 

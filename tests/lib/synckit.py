@@ -638,6 +638,9 @@ class WebhookServer:
     secret: str
     delay: float = 0.2
     gate_timeout: float = 60.0
+    # What every POST gets; a test changes it while the server runs (503 with Retry-After: 60).
+    status: int = 200
+    retry_after: str | None = None
     gate: threading.Event = field(default_factory=threading.Event)
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -657,7 +660,9 @@ class WebhookServer:
                     owner.gate.wait(owner.gate_timeout)
                 time.sleep(owner.delay)
                 answer = b"{}"
-                self.send_response(200)
+                self.send_response(owner.status)
+                if owner.retry_after is not None:
+                    self.send_header("Retry-After", owner.retry_after)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
