@@ -31,11 +31,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _global_options_first(argv: Sequence[str]) -> list[str]:
+    """`rfmsync sync --log-level DEBUG` as `rfmsync --log-level DEBUG sync`: global options work after
+    the command too."""
+    args, moved = list(argv), []
+    i = 0
+    while i < len(args):
+        if args[i] == "--log-level" and i + 1 < len(args):
+            moved += args[i:i + 2]
+            del args[i:i + 2]
+        elif args[i].startswith("--log-level="):
+            moved.append(args.pop(i))
+        else:
+            i += 1
+    return moved + args
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # urllib3 logs every request line with its query string (tokens, emails) at DEBUG: never shown.
+    # APScheduler says "Added job", "Running job" at INFO for every run: only its warnings.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_global_options_first(sys.argv[1:] if argv is None else argv))
     level = "INFO" if args.command == "daemon" and args.log_level == "WARNING" else args.log_level
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level)
     try:
         code: int = args.run(args)
         return code

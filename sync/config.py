@@ -7,6 +7,7 @@ one entry in SourceConfig or SinkConfig below.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -179,21 +180,59 @@ class Config(_Strict):
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def resolve_env(data: Any, path: str = "", environ: dict[str, str] | None = None) -> Any:
-    """Replaces ${VAR} in every string; the error names the path and the variable, not any value."""
+def resolve_env(data: Any, path: str = "", environ: dict[str, str] | None = None,
+                from_env: dict[str, list[tuple[str, str]]] | None = None) -> Any:
+    """Replaces ${VAR} in every string; the error names the path and the variable, not any value.
+
+    `from_env` collects config path -> variables used there, so that a later error about such a
+    value names the variable instead of echoing what it holds (a token pasted into the wrong one)."""
     env = os.environ if environ is None else environ
     if isinstance(data, dict):
-        return {k: resolve_env(v, f"{path}.{k}" if path else str(k), environ) for k, v in data.items()}
+        return {k: resolve_env(v, f"{path}.{k}" if path else str(k), environ, from_env) for k, v in data.items()}
     if isinstance(data, list):
-        return [resolve_env(v, f"{path}[{i}]", environ) for i, v in enumerate(data)]
+        return [resolve_env(v, f"{path}[{i}]", environ, from_env) for i, v in enumerate(data)]
     if isinstance(data, str):
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in env:
                 raise ConfigError(path, f"environment variable {name} is not set")
+            if from_env is not None:
+                from_env.setdefault(path, []).append((name, env[name]))
             return env[name]
         return _ENV_REFERENCE.sub(substitute, data)
     return data
+
+
+def _all_keys() -> list[str]:
+    models: list[type[BaseModel]] = [Config, StoreConfig, RfmConfig, CsvSourceConfig, ShopifySourceConfig,
+                                     CsvSinkConfig, WebhookSinkConfig, MailchimpSinkConfig]
+    return sorted({name for model in models for name in model.model_fields})
+
+
+def _message(error: Any, path: str, from_env: dict[str, list[tuple[str, str]]]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required but missing"
+    if kind == "extra_forbidden":
+        key = path.rsplit(".", 1)[-1]
+        close = difflib.get_close_matches(key, _all_keys(), n=1)
+        return "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
+    if kind == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        what = "sink" if ".sinks[" in f".{path}" or path.startswith("sinks") else "source"
+        known = ", ".join(sorted(t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",")))
+        return f"unknown {what} type {ctx.get('tag')!r}; known: {known}"
+    message: str = error["msg"].removeprefix("Value error, ")
+    for where, used in from_env.items():
+        if path == where or path.startswith(f"{where}.") or where.startswith(f"{path}."):
+            # The message may quote the value, which came from the environment: name the variable.
+            before = message
+            for name, value in used:
+                if value:
+                    message = message.replace(value, f"${{{name}}}")
+            if message == before:
+                message += f" (the value comes from ${{{used[0][0]}}})"
+    return message
 
 
 def _type_tags() -> set[str]:
@@ -219,8 +258,9 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 def parse_config(data: dict[str, Any], origin: str = "config", base_dir: Path = Path("."),
                  environ: dict[str, str] | None = None) -> Config:
+    from_env: dict[str, list[tuple[str, str]]] = {}
     try:
-        data = resolve_env(data, environ=environ)
+        data = resolve_env(data, environ=environ, from_env=from_env)
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc.path}", exc.message) from None
     try:
@@ -228,9 +268,7 @@ def parse_config(data: dict[str, Any], origin: str = "config", base_dir: Path = 
     except ValidationError as exc:
         first = exc.errors()[0]
         path = _path(tuple(first["loc"]))
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
-        if first["type"] == "missing":
-            message = "required but missing"
+        message = _message(first, path, from_env)
         more = len(exc.errors()) - 1
         raise ConfigError(f"{origin}: {path}" if path else origin,
                           message + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")) from None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from rfmsync.core.errors import ConfigError, RfmsyncError
+from rfmsync.sync.cli_help import CONFIG_HELP
 from rfmsync.sync.run_cmds import describe, stop_on_signals
 
 if TYPE_CHECKING:
@@ -27,8 +28,10 @@ MISFIRE_GRACE_SECONDS = 600
 
 
 def add_parser(commands: Any) -> None:
-    d = commands.add_parser("daemon", help="run every store on its schedule until stopped (SIGTERM, Ctrl-C)")
-    d.add_argument("--config", type=Path, required=True, metavar="FILE")
+    d = commands.add_parser("daemon", help="run every store on its schedule until stopped (SIGTERM, Ctrl-C)",
+                            description="Run every store on its own cron schedule in its time zone until SIGTERM "
+                                        "or Ctrl-C; the running store finishes its current batch first.")
+    d.add_argument("--config", type=Path, required=True, metavar="FILE", help=CONFIG_HELP)
     d.set_defaults(run=run_daemon)
 
 
@@ -81,4 +84,5 @@ def run_daemon(args: argparse.Namespace) -> int:
         stop.wait()
         log.info("stopping: the running store finishes its current batch")
         scheduler.shutdown(wait=True)
+        log.info("stopped")
     return 0

@@ -7,15 +7,22 @@ from pathlib import Path
 from typing import Any
 
 from rfmsync.core.clock import utc_now
+from rfmsync.core.errors import ConfigError
+from rfmsync.sync.cli_help import CONFIG_HELP
 
 
 def add_parsers(commands: Any) -> None:
-    s = commands.add_parser("status", help="per store and sink: last run, outcome, pending changes, next run")
-    s.add_argument("--config", type=Path, required=True, metavar="FILE")
+    s = commands.add_parser("status", help="per store and sink: last run, outcome, pending changes, next run",
+                            description="Show per store and sink the last run and its outcome, the changes "
+                                        "waiting to be sent, who runs the store now and its next scheduled run.")
+    s.add_argument("--config", type=Path, required=True, metavar="FILE", help=CONFIG_HELP)
     s.add_argument("--store", help="only this store")
     s.set_defaults(run=run_status)
-    c = commands.add_parser("check-config", help="validate a config file and list its stores, sources and sinks")
-    c.add_argument("config", type=Path, metavar="FILE")
+    c = commands.add_parser("check-config", help="validate a config file and list its stores, sources and sinks",
+                            description="Validate a config file (every key, value and ${VARIABLE}) and list its "
+                                        "stores, sources, sinks and custom-scheme gaps. Exit 2 when it is invalid.")
+    c.add_argument("config", type=Path, metavar="FILE", nargs="?", help=CONFIG_HELP)
+    c.add_argument("--config", type=Path, metavar="FILE", dest="config_option", help="the same, as an option")
     c.set_defaults(run=run_check_config)
 
 
@@ -23,6 +30,10 @@ def run_check_config(args: argparse.Namespace) -> int:
     # Imported when the command runs, not at start-up: `rfmsync score` should not load every connector.
     from rfmsync.sync.config import load_config, scheme_report
     from rfmsync.sync.registry import build_store
+
+    if (args.config is None) == (args.config_option is None):
+        raise ConfigError("check-config", "give the config file once: rfmsync check-config FILE (or --config FILE)")
+    args.config = args.config or args.config_option
 
     config = load_config(args.config)
     print(f"{args.config}: ok; state in {config.state_path}")

@@ -19,6 +19,7 @@ from rfmsync.core.errors import InputError
 from rfmsync.core.report_data import DataQuality, PreviousRun, ReportData, build_report
 from rfmsync.core.rfm import ScoredCustomers
 from rfmsync.core.scoring import BUILTIN_BANDS
+from rfmsync.sync.cli_help import CONFIG_HELP
 from rfmsync.sync.report_html import render
 from rfmsync.sync.report_png import write_pngs
 
@@ -29,8 +30,8 @@ def add_parser(commands: Any) -> None:
         description="Score a store from the orders already in its state (nothing is pulled or pushed) and write "
                     "one self-contained HTML file: the R x F grid coloured by segment, a table per segment, "
                     "the score distributions, movement since the previous run and data quality.")
-    p.add_argument("--config", type=Path, required=True, metavar="FILE")
-    p.add_argument("--store", required=True)
+    p.add_argument("--config", type=Path, required=True, metavar="FILE", help=CONFIG_HELP)
+    p.add_argument("--store", required=True, help="the store, as named in the config ([stores.NAME])")
     p.add_argument("--out", type=Path, default=Path("report.html"), metavar="FILE",
                    help="HTML file to write (default: report.html)")
     p.add_argument("--png", type=Path, metavar="DIR", help="also write each chart as a PNG file in DIR "

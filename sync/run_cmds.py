@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rfmsync.core.errors import ConfigError
 from rfmsync.core.stopping import STOP
+from rfmsync.sync.cli_help import CONFIG_HELP
 
 if TYPE_CHECKING:
     from rfmsync.sync.pipeline import RunOptions, RunSummary
@@ -26,7 +27,7 @@ def add_parsers(commands: Any) -> None:
     p = commands.add_parser("sync", help="run one store (or all) now: pull, score, push changes",
                             description="Pull new orders, score the whole store as of now and push what changed "
                                         "to each sink.")
-    p.add_argument("--config", type=Path, required=True, metavar="FILE")
+    p.add_argument("--config", type=Path, required=True, metavar="FILE", help=CONFIG_HELP)
     p.add_argument("--store", help="only this store (default: all stores, one after another)")
     p.add_argument("--dry-run", action="store_true", help="show the changes per sink, counted by segment "
                    "transition; send nothing to any sink")
@@ -37,8 +38,8 @@ def add_parsers(commands: Any) -> None:
     b = commands.add_parser("backfill", help="pull a store's whole history, then score and push",
                             description="Pull the whole order history (or from --since), showing progress; "
                                         "Ctrl-C stops after the current page and a later backfill resumes there.")
-    b.add_argument("--config", type=Path, required=True, metavar="FILE")
-    b.add_argument("--store", required=True)
+    b.add_argument("--config", type=Path, required=True, metavar="FILE", help=CONFIG_HELP)
+    b.add_argument("--store", required=True, help="the store, as named in the config ([stores.NAME])")
     b.add_argument("--since", metavar="YYYY-MM-DD", help="only orders updated on or after this date")
     b.set_defaults(run=run_backfill)
 

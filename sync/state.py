@@ -8,6 +8,7 @@ removal of its outbox entry), so a crash at any point leaves a state a restart c
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -75,6 +76,10 @@ class StateError(RfmsyncError):
     """The state file cannot be opened or is from a newer rfmsync."""
 
 
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
 class Database:
     """One SQLite connection with explicit transactions (BEGIN IMMEDIATE takes the write lock up
     front, so two processes never both read-then-write the same rows)."""
@@ -82,16 +87,26 @@ class Database:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / STATE_FILE
         try:
-            state_dir.mkdir(parents=True, exist_ok=True)
+            # The state holds every customer's email: the folder is the owner's alone (0700) and the
+            # file 0600, which SQLite gives its -wal and -shm files too.
+            if not state_dir.exists():  # two processes may both get here: exist_ok
+                state_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             # isolation_level=None: we issue BEGIN/COMMIT ourselves.
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"{self.path}: cannot open the state ({exc})") from None
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        # FULL makes every commit durable across a power cut, not only a process crash.
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+            raise StateError(f"{self.path}: cannot open the state ({_reason(exc)})") from None
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            # FULL makes every commit durable across a power cut, not only a process crash.
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            self.conn.close()
+            raise StateError(f"{self.path}: cannot use the state ({_reason(exc)}); rfmsync needs to write "
+                             "the file and its folder") from None
 
     def close(self) -> None:
         self.conn.close()

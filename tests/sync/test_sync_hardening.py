@@ -1,0 +1,117 @@
+"""What an operator meets: clear messages instead of tracebacks, secrets never echoed, private state files."""
+
+from __future__ import annotations
+
+import logging
+import stat
+from pathlib import Path
+
+import pytest
+from rfmsync.core.errors import ConfigError
+from rfmsync.sync.cli import main
+from rfmsync.sync.config import load_config
+from testkit import Cli
+
+MINIMAL = """state_dir = "state"
+[stores.acme]
+timezone = "${ACME_TZ}"
+[[stores.acme.sources]]
+type = "csv"
+path = "orders.csv"
+"""
+
+
+def test_a_value_from_the_environment_is_never_echoed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "rfmsync.toml"
+    config.write_text(MINIMAL)
+    monkeypatch.setenv("ACME_TZ", "shpat_0123456789abcdef")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert "shpat_" not in str(caught.value)
+    assert "stores.acme.timezone" in str(caught.value) and "${ACME_TZ}" in str(caught.value)
+
+
+def test_misspelt_keys_and_unknown_types_say_what_was_meant(tmp_path: Path, cli: Cli) -> None:
+    config = tmp_path / "rfmsync.toml"
+    config.write_text('[stores.acme]\nscheduel = "0 4 * * *"\n')
+    code, _, err = cli("check-config", "--config", config)
+    assert code == 2 and "stores.acme.scheduel: unknown key; did you mean 'schedule'?" in err
+    config.write_text('[stores.acme]\n[[stores.acme.sources]]\ntype = "woocommerce"\n')
+    code, _, err = cli("check-config", config)
+    assert code == 2 and "unknown source type 'woocommerce'; known: csv, shopify" in err
+
+
+def test_config_files_that_are_not_utf8_get_a_message(tmp_path: Path, cli: Cli) -> None:
+    config = tmp_path / "rfmsync.toml"
+    config.write_bytes('[stores.caf\xe9]\ntimezone = "UTC"\n'.encode("latin-1"))
+    for args in (("check-config", config), ("sync", "--config", config), ("status", "--config", config)):
+        code, _, err = cli(*args)
+        assert code == 2 and "not UTF-8 text" in err and "Traceback" not in err, args
+    segments = tmp_path / "seg.toml"
+    segments.write_bytes(b"[segments]\n# caf\xe9\n")
+    code, _, err = cli("score", "--demo", "--segments", segments, "--out", tmp_path / "s.csv")
+    assert code == 2 and "not UTF-8 text" in err
+
+
+@pytest.mark.parametrize("args", [("--window-days", "0"), ("--window-days", "-3"), ("--half-life-days", "0"),
+                                  ("--half-life-days", "-1"), ("--half-life-days", "nan"), ("--rate", "EUR=inf"),
+                                  ("--rate", "EUR=nan"), ("--rate", "EUR=1e300")])
+def test_nonsense_numbers_are_refused(tmp_path: Path, cli: Cli, capsys: pytest.CaptureFixture[str],
+                                      args: tuple[str, str]) -> None:
+    try:
+        code = main(["score", "--demo", *args, "--out", str(tmp_path / "s.csv")])
+    except SystemExit as exc:  # argparse refuses the option's value itself
+        code = exc.code  # type: ignore[assignment]
+    assert code == 2
+    assert not (tmp_path / "s.csv").exists()
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_state_and_rejects_files_are_private(tmp_path: Path, cli: Cli, workdir: Path) -> None:
+    assert cli("sync", "--config", workdir / "rfmsync.toml", "--store", "demo")[0] == 0
+    state = workdir / ".rfmsync"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    for path in state.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    orders = tmp_path / "o.csv"
+    orders.write_text("order_id,customer_id,created_at,total\nA,1,2026-10-01,1\nB,,2026-10-01,1\n")
+    assert cli("score", orders, "--out", tmp_path / "seg.csv")[0] == 0
+    assert stat.S_IMODE((tmp_path / "seg.rejects.csv").stat().st_mode) == 0o600
+
+
+def test_a_read_only_state_is_named_not_a_sqlite_traceback(cli: Cli, workdir: Path) -> None:
+    config = workdir / "rfmsync.toml"
+    assert cli("sync", "--config", config, "--store", "demo")[0] == 0
+    state = workdir / ".rfmsync"
+    for path in state.iterdir():
+        path.chmod(0o400)
+    state.chmod(0o500)
+    try:
+        code, _, err = cli("sync", "--config", config, "--store", "demo")
+    finally:
+        state.chmod(0o700)
+    if code == 0:
+        pytest.skip("running as a user whom file modes do not stop (root without CAP_DAC_OVERRIDE dropped)")
+    assert code == 1 and str(state) in err and "OperationalError" not in err
+
+
+def test_global_options_after_the_command_and_no_urls_in_debug_logs(cli: Cli, workdir: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    code, _, err = cli("sync", "--log-level", "DEBUG", "--config", workdir / "rfmsync.toml", "--store", "demo")
+    assert code == 0, err
+    assert logging.getLogger("urllib3").getEffectiveLevel() >= logging.WARNING
+    assert "@" not in caplog.text and "?" not in "".join(r.getMessage() for r in caplog.records
+                                                         if r.name.startswith("urllib3"))
+
+
+def test_every_command_and_option_has_help() -> None:
+    from rfmsync.sync.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    for name, sub in commands.choices.items():  # type: ignore[union-attr]
+        assert sub.description, f"{name} has no description"
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"{name} {action.option_strings or action.dest} has no help"
