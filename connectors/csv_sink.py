@@ -55,12 +55,21 @@ class CsvSink(ConfiguredSink):
 
     def push(self, batch_id: str, changes: Sequence[Change]) -> PushResult:
         try:
+            self._remove_leftover_temp_files()
             self._append_log(batch_id, changes)
             self._apply_to_audiences(changes)
         except OSError as exc:
             raise PermanentError(f"csv sink {self.name}: cannot write under {self.dir} ({exc.strerror or exc})") \
                 from None
         return PushResult(accepted=[c.customer_key for c in changes])
+
+    def _remove_leftover_temp_files(self) -> None:
+        """A process killed mid-rewrite leaves its temp file (`.champions.csv.waw_j2gw`) behind; the
+        rename never happened, so the file is garbage. One run holds the store, so none is in use."""
+        for folder in (self.dir, self.dir / "audiences"):
+            if folder.is_dir():
+                for leftover in folder.glob(".*.csv.*"):
+                    leftover.unlink(missing_ok=True)
 
     def _append_log(self, batch_id: str, changes: Sequence[Change]) -> None:
         log = self.dir / "changes.csv"

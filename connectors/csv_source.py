@@ -72,13 +72,28 @@ class CsvSource:
     def name(self) -> str:
         return self.config.name or f"csv:{self.path.name}"
 
+    def settings_key(self) -> str:
+        """The settings that decide what the file's rows mean: a change makes the next run read it again."""
+        c = self.config
+        text = repr((sorted((c.map or {}).items()), str(self.path), c.date_format, c.delimiter, c.encoding,
+                     c.decimal, self.options.tz.key, self.options.currency, sorted(self.options.rates.items())))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
     def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+        yield from self._read(since, cursor, backfill_since=None)
+
+    def backfill(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+        """The whole file again; with `backfill --since`, only orders created on or after it."""
+        yield from self._read(None, None, backfill_since=since)
+
+    def _read(self, since: datetime | None, cursor: str | None, backfill_since: datetime | None
+              ) -> Iterator[OrderPage]:
         try:
-            current = fingerprint(self.path)
+            current = f"{fingerprint(self.path)}:{self.settings_key()}"
         except OSError as exc:
             raise ConfigError(f"source {self.name}", f"{self.path}: cannot read ({exc.strerror or exc})") from None
         if since is not None and cursor == current:
-            return  # unchanged since the last complete read
+            return  # neither the file nor its settings changed since the last complete read
         read = read_orders_file(self.path, self.column_map, self.options)
         if read.order_ids is None:
             raise ConfigError(f"source {self.name}", f"{self.path}: no order id column; map one with "
@@ -91,9 +106,12 @@ class CsvSource:
         pulled = utc_now()
         orders: list[Order] = []
         emails = read.order_emails or [""] * len(batch)
+        earliest = None if backfill_since is None else int(backfill_since.timestamp())
         for i, (code, created, units, status) in enumerate(zip(
                 batch.customer_codes.tolist(), batch.created_utc.tolist(), batch.amount_units.tolist(),
                 batch.status_codes.tolist(), strict=True)):
+            if earliest is not None and created < earliest:
+                continue
             orders.append(Order(
                 source=self.name, order_id=read.order_ids[i], customer_key=batch.customer_ids[code],
                 email=emails[i] or None, created_at=datetime.fromtimestamp(created, UTC), updated_at=pulled,

@@ -274,7 +274,23 @@ def parse_config(data: dict[str, Any], origin: str = "config", base_dir: Path = 
                           message + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")) from None
     for name, store in config.stores.items():
         rfm_settings(store, f"{origin}: stores.{name}")  # bands, weights, scheme/levels combinations
+    _one_sink_per_folder(config, origin)
     return config
+
+
+def _one_sink_per_folder(config: Config, origin: str) -> None:
+    """Two csv sinks on one folder would overwrite each other's audience files without a word."""
+    seen: dict[Path, str] = {}
+    for name, store in config.stores.items():
+        for i, sink in enumerate(store.sinks):
+            if not isinstance(sink, CsvSinkConfig):
+                continue
+            folder = (sink.dir if sink.dir.is_absolute() else config.base_dir / sink.dir).resolve()
+            where = f"stores.{name}.sinks[{i}].dir"
+            if folder in seen:
+                raise ConfigError(f"{origin}: {where}", f"the same folder as {seen[folder]} ({folder}); each csv "
+                                  "sink needs a folder of its own")
+            seen[folder] = where
 
 
 def read_toml(path: Path) -> dict[str, Any]:

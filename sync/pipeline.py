@@ -235,6 +235,9 @@ def _push_sink(db: Database, store: StoreRuntime, sink: SinkWithFields, summary:
     assert summary.scored is not None and summary.ledger is not None
     fields = sink.fields
     try:
+        if isinstance(sink, SegmentAwareSink):
+            # Before any replay: a replayed batch must clear every tag the first attempt would have.
+            sink.set_segments(summary.scored.segment_names)
         if options.full_resync and not options.dry_run:
             sink_state.forget_sink(db, store.name, sink.name)
         if not options.dry_run:
@@ -256,8 +259,6 @@ def _push_sink(db: Database, store: StoreRuntime, sink: SinkWithFields, summary:
             changes = kept
         outcome.changes = len(changes)
         outcome.transitions = Counter((c.old_segment or "-", c.new_segment or "-") for c in changes)
-        if isinstance(sink, SegmentAwareSink):
-            sink.set_segments(summary.scored.segment_names)
         if options.dry_run:
             if isinstance(sink, PreviewingSink):
                 outcome.preview = sink.preview(changes)
@@ -276,6 +277,11 @@ def _push_sink(db: Database, store: StoreRuntime, sink: SinkWithFields, summary:
         # The unacknowledged changes go out on the next run; other sinks carry on.
         outcome.error = _safe(exc)
         log.warning("store %s sink %s: %s", store.name, sink.name, outcome.error)
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        # A platform answering with a body the connector did not expect (a 200 without the `id` it
+        # needs): this sink fails with a clear message, the store and its other sinks carry on.
+        outcome.error = f"unexpected answer from the platform ({type(exc).__name__}); the changes are kept"
+        log.error("store %s sink %s: %s", store.name, sink.name, outcome.error)
     return outcome
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from rfmsync.core.errors import ConfigError
+from rfmsync.core.errors import ConfigError, RfmsyncError
 from rfmsync.core.stopping import STOP
 from rfmsync.sync.cli_help import CONFIG_HELP
 
@@ -122,6 +122,13 @@ def _run(args: argparse.Namespace, stores: list[str], options: RunOptions) -> in
                     summary = run_store(db, runtime, options)
                 except StoreBusy as exc:
                     print(f"rfmsync: {exc}", file=sys.stderr)
+                    code = EXIT_FAILED
+                    continue
+                except Exception as exc:
+                    # The run is recorded failed; the other stores still run. Our errors are safe to
+                    # print; anything else is named by class (its text may hold a payload).
+                    shown = str(exc) if isinstance(exc, RfmsyncError) else f"unexpected {type(exc).__name__}"
+                    print(f"rfmsync: store {name}: run failed: {shown}", file=sys.stderr)
                     code = EXIT_FAILED
                     continue
                 if options.progress:

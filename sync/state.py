@@ -98,7 +98,7 @@ class Database:
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"{self.path}: cannot open the state ({_reason(exc)})") from None
         try:
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            self._enter_wal()
             # FULL makes every commit durable across a power cut, not only a process crash.
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA foreign_keys=ON")
@@ -107,6 +107,18 @@ class Database:
             self.conn.close()
             raise StateError(f"{self.path}: cannot use the state ({_reason(exc)}); rfmsync needs to write "
                              "the file and its folder") from None
+
+    def _enter_wal(self) -> None:
+        # Switching a new file to WAL takes an exclusive lock that SQLite's busy timeout does not
+        # wait for: two processes opening a new state at once retry for a few seconds.
+        for attempt in range(100):
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 99:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.conn.close()

@@ -115,3 +115,73 @@ def test_every_command_and_option_has_help() -> None:
         for action in sub._actions:
             if action.dest != "help":
                 assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+def _store_with_two_csv_sinks(workdir: Path, second_dir: str) -> Path:
+    config = workdir / "rfmsync.toml"
+    text = config.read_text()
+    text = text.replace('''[[stores.demo.sinks]]
+type = "csv"
+name = "files"
+dir = "out/demo"''', f'''[[stores.demo.sinks]]
+type = "csv"
+name = "files"
+dir = "out/demo"
+
+[[stores.demo.sinks]]
+type = "csv"
+name = "more-files"
+dir = "{second_dir}"''')
+    config.write_text(text)
+    return config
+
+
+def test_two_csv_sinks_on_one_folder_is_a_config_error(cli: Cli, workdir: Path) -> None:
+    config = _store_with_two_csv_sinks(workdir, "out/demo/")
+    code, _, err = cli("check-config", config)
+    assert code == 2 and "stores.demo.sinks[1].dir" in err and "stores.demo.sinks[0].dir" in err
+    config.write_text(config.read_text().replace('dir = "out/demo/"', 'dir = "out/demo"')
+                      .replace('dir = "out/gift-shop"', 'dir = "out/demo"'))
+    code, _, err = cli("check-config", config)
+    assert code == 2 and "the same folder as" in err
+
+
+def test_changing_a_source_setting_reads_the_file_again(cli: Cli, workdir: Path) -> None:
+    config = workdir / "rfmsync.toml"
+    assert "6,000 orders pulled" in cli("sync", "--config", config, "--store", "demo")[1]
+    assert "0 orders pulled" in cli("sync", "--config", config, "--store", "demo")[1]
+    config.write_text(config.read_text().replace('path = "sync/demo/orders.csv"\n# Column',
+                                                 'path = "sync/demo/orders.csv"\ndecimal = "."\n# Column', 1))
+    code, out, err = cli("sync", "--config", config, "--store", "demo")
+    assert code == 0 and "6,000 orders pulled" in out, err
+
+
+def test_leftover_temp_files_of_a_killed_csv_sink_are_removed(cli: Cli, workdir: Path) -> None:
+    config = workdir / "rfmsync.toml"
+    assert cli("sync", "--config", config, "--store", "demo")[0] == 0
+    leftover = workdir / "out" / "demo" / "audiences" / ".champions.csv.waw_j2gw"
+    leftover.write_text("half a file")
+    orders = workdir / "sync" / "demo" / "orders.csv"
+    with open(orders, "a", encoding="utf-8") as handle:
+        handle.write("990001,999999,new@example.com,2026-10-31T10:00:00Z,5.00,EUR,paid\n")  # one change
+    assert cli("sync", "--config", config, "--store", "demo")[0] == 0
+    assert not leftover.exists()
+
+
+def test_a_sink_that_breaks_unexpectedly_fails_alone_and_other_stores_run(cli: Cli, workdir: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from rfmsync.connectors.csv_sink import CsvSink
+
+    real_push = CsvSink.push
+
+    def push(self: CsvSink, batch_id: str, changes: object) -> object:
+        if self.name == "files":
+            raise KeyError("id")  # a 200 without the id the connector needs
+        return real_push(self, batch_id, changes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CsvSink, "push", push)
+    code, out, err = cli("sync", "--config", workdir / "rfmsync.toml")
+    assert code == 1
+    assert "sink files: 0 changes sent" not in out
+    assert "failed: unexpected answer from the platform (KeyError)" in out
+    assert "store gift-shop: run 2 ok" in out and "Traceback" not in err
