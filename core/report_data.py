@@ -100,6 +100,7 @@ class Movement:
 
 @dataclass(frozen=True)
 class DataQuality:
+    rows_read: int | None = None  # lines of a file (a line-level file has several per order)
     orders_read: int | None = None
     orders_counted: int | None = None
     not_counted: Mapping[str, int] = field(default_factory=dict)  # reason -> orders (status, amount, window)
@@ -124,6 +125,7 @@ class ReportData:
     distributions: tuple[Distribution, ...]
     movement: Movement | None
     quality: DataQuality
+    compares_runs: bool = True  # False for a one-off file: no movement section at all
 
 
 def _share(part: float, whole: float) -> float:
@@ -250,7 +252,7 @@ def movement(scored: ScoredCustomers, previous: PreviousRun, top: int = 5) -> Mo
 
 def build_report(scored: ScoredCustomers, as_of: date, *, title: str = "RFM report", currency: str | None = None,
                  previous: PreviousRun | None = None, quality: DataQuality | None = None,
-                 bands: Mapping[Metric, BandSet | None] | None = None) -> ReportData:
+                 bands: Mapping[Metric, BandSet | None] | None = None, compares_runs: bool = True) -> ReportData:
     builtin = BUILTIN_SCHEMES.get(scored.scheme.name) is scored.scheme
     return ReportData(
         title=title, as_of=as_of, scheme=scored.scheme.name, grid=scored.scheme.grid, levels=scored.levels,
@@ -259,4 +261,5 @@ def build_report(scored: ScoredCustomers, as_of: date, *, title: str = "RFM repo
         distributions=_distributions(scored, bands or {}),
         movement=movement(scored, previous) if previous is not None else None,
         quality=quality or DataQuality(),
+        compares_runs=compares_runs,
     )

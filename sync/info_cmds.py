@@ -54,6 +54,14 @@ def run_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def sink_line(counts: dict[str, Any]) -> str:
+    if counts.get("error"):
+        not_sent = counts["changes"] - counts["accepted"] - counts["rejected"] - counts.get("skipped", 0)
+        done = f"{counts['accepted']:,} accepted, " if counts["accepted"] else ""
+        return f"last run: {done}{not_sent:,} changes not sent (sink failed: {counts['error']})"
+    return f"last pushed {counts['accepted']:,} accepted, {counts['rejected']:,} rejected"
+
+
 def run_status(args: argparse.Namespace) -> int:
     from rfmsync.sync import runs
     from rfmsync.sync.config import load_config
@@ -76,7 +84,10 @@ def run_status(args: argparse.Namespace) -> int:
                   f"{fire.isoformat(timespec='minutes') if fire else 'never'}")
             lease = runs.lease_of(db, name)
             if lease and lease[1] > utc_now().timestamp():
-                print(f"  running now ({lease[0]})")
+                if runs.holder_is_gone(lease[0]):
+                    print(f"  stopped: the process that ran it ({lease[0]}) is gone; the next run takes over")
+                else:
+                    print(f"  running now ({lease[0]})")
             if not history:
                 print("  never run")
             else:
@@ -91,9 +102,7 @@ def run_status(args: argparse.Namespace) -> int:
             for sink in runtime.sinks:
                 last_sink = next((r.counts.get("sinks", {}).get(sink.name) for r in history
                                   if sink.name in r.counts.get("sinks", {})), None)
-                done = (f"last pushed {last_sink['accepted']:,} accepted, {last_sink['rejected']:,} rejected"
-                        + (f", failed: {last_sink['error']}" if last_sink.get("error") else "")
-                        if last_sink else "never pushed")
+                done = sink_line(last_sink) if last_sink else "never pushed"
                 print(f"  sink {sink.name}: {done}; {pending[sink.name]:,} changes pending")
     finally:
         db.close()

@@ -85,6 +85,7 @@ class SinkOutcome:
     given_up: int = 0
     skipped: int = 0
     replayed_batches: int = 0
+    waiting_in_outbox: int = 0  # dry run: changes of unfinished batches a real run resends first
     preview: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -260,6 +261,8 @@ def _push_sink(db: Database, store: StoreRuntime, sink: SinkWithFields, summary:
         outcome.changes = len(changes)
         outcome.transitions = Counter((c.old_segment or "-", c.new_segment or "-") for c in changes)
         if options.dry_run:
+            outcome.waiting_in_outbox = sum(len(b.changes)
+                                            for b in sink_state.pending_batches(db, store.name, sink.name))
             if isinstance(sink, PreviewingSink):
                 outcome.preview = sink.preview(changes)
             return outcome
@@ -317,8 +320,11 @@ def pending_changes(db: Database, store: StoreRuntime, now: datetime | None = No
         fields = sink.fields
         acknowledged = sink_state.load_acknowledged(db, store.name, sink.name, fields)
         changes = diff(fields, current_records(scored, fields), acknowledged)
-        in_outbox = sum(len(b.changes) for b in sink_state.pending_batches(db, store.name, sink.name))
-        pending[sink.name] = len(changes) + in_outbox
+        # A change still in an unfinished batch is usually in the diff too (the sink never
+        # acknowledged it): each customer counts once.
+        keys = {c.customer_key for c in changes}
+        keys.update(c.customer_key for b in sink_state.pending_batches(db, store.name, sink.name) for c in b.changes)
+        pending[sink.name] = len(keys)
     return pending
 
 

@@ -136,9 +136,11 @@ def report_for_file(out: Path, png_dir: Path | None, scored: ScoredCustomers, as
     typed: list[_Reject] = rejects
     keys = [scored.metrics.customer_ids[i] for i in scored.metrics.customer_index.tolist()]
     quality = DataQuality(
-        orders_read=rows_read, orders_counted=counts.counted if counts else None, not_counted=_not_counted(counts),
+        rows_read=rows_read, orders_read=counts.orders if counts else None,
+        orders_counted=counts.counted if counts else None, not_counted=_not_counted(counts),
         rejected=_grouped(((f"{r.column}: {r.reason}" if r.column else r.reason), 1) for r in typed),
         customers_without_email=sum(1 for k in keys if not emails.get(k)))
     bands = BUILTIN_BANDS.get(scored.levels) if scored.method == "ranges" else None  # score has no custom bands
-    report = build_report(scored, as_of, title=title, currency=currency, quality=quality, bands=bands)
+    report = build_report(scored, as_of, title=title, currency=currency, quality=quality, bands=bands,
+                          compares_runs=False)
     return write_report(report, out, png_dir)

@@ -76,7 +76,8 @@ svg.bars{max-width:620px;display:block}
 .grid{table-layout:fixed;border-collapse:separate;border-spacing:3px}
 .grid td{border:0;border-radius:4px;text-align:center;padding:6px 2px;font-size:.8rem;height:76px;
 white-space:normal;overflow:hidden}
-.grid td .seg{display:block;font-weight:600;font-size:.72rem;overflow-wrap:break-word;hyphens:auto}
+.grid td .seg{display:block;font-weight:600;font-size:.72rem;overflow-wrap:normal;word-break:keep-all;
+hyphens:manual}
 .grid td .n{display:block;font-size:1rem;font-weight:700}
 .grid td.empty{opacity:.45}
 .grid th{border:0;text-align:center;font-weight:600;color:#555}
@@ -89,7 +90,8 @@ margin-right:4px}
 .matrix td.hot{font-weight:700}
 svg text{font-family:inherit}
 @media (max-width:640px){main{padding:8px}section{padding:10px}.grid td{height:60px;font-size:.7rem}
-.grid td .seg{font-size:.6rem}.grid td .avg{display:none}h1{font-size:1.3rem}.hide-sm{display:none}}
+.grid td .seg{font-size:.6rem}.grid td .avg{display:none}.grid{min-width:600px}h1{font-size:1.3rem}
+.hide-sm{display:none}}
 @media print{body{background:#fff}main{max-width:none;padding:0}section{border:0;padding:0 0 12px}
 .scroll{overflow:visible}}
 """
@@ -237,6 +239,8 @@ def _movement(m: Movement | None) -> str:
 def _quality(report: ReportData) -> str:
     q = report.quality
     items = []
+    if q.rows_read is not None:
+        items.append(("Rows read", f"{q.rows_read:,}"))
     if q.orders_read is not None:
         items.append(("Orders read", f"{q.orders_read:,}"))
     if q.orders_counted is not None:
@@ -269,7 +273,8 @@ SECTIONS = ("grid", "segments", "distributions", "movement", "quality")
 def sections(report: ReportData) -> dict[str, str]:
     palette = colours(report)
     return {"grid": _grid(report, palette), "segments": _segments(report, palette),
-            "distributions": _distributions(report), "movement": _movement(report.movement),
+            "distributions": _distributions(report),
+            "movement": _movement(report.movement) if report.compares_runs else "",
             "quality": _quality(report)}
 
 

@@ -88,9 +88,16 @@ def describe(summary: RunSummary, dry_run: bool) -> str:
                      "ledger, not scored")
     for sink in summary.sinks:
         verb = "would send" if dry_run else "sent"
+        if sink.error and not dry_run:
+            not_sent = sink.changes - sink.accepted - sink.rejected - sink.skipped
+            lines.append(f"  sink {sink.name}: " + (f"{sink.accepted:,} accepted, " if sink.accepted else "")
+                         + f"{not_sent:,} changes not sent (sink failed: {sink.error})")
+            continue
         status = f"failed: {sink.error}" if sink.error else "ok"
         lines.append(f"  sink {sink.name}: {sink.changes:,} changes {verb}"
                      + ("" if dry_run else f", {sink.accepted:,} accepted, {sink.rejected:,} rejected")
+                     + (f"; {sink.waiting_in_outbox:,} in unfinished batches a real run resends first"
+                        if sink.waiting_in_outbox else "")
                      + (f", {sink.skipped:,} skipped (not in the audience)" if sink.skipped else "")
                      + (f", {sink.given_up:,} held back after repeated rejection" if sink.given_up else "")
                      + (f", {sink.replayed_batches} unfinished batches replayed" if sink.replayed_batches else "")

@@ -185,3 +185,11 @@ def test_a_sink_that_breaks_unexpectedly_fails_alone_and_other_stores_run(cli: C
     assert "sink files: 0 changes sent" not in out
     assert "failed: unexpected answer from the platform (KeyError)" in out
     assert "store gift-shop: run 2 ok" in out and "Traceback" not in err
+    # What the operator then reads: the changes not sent, each pending customer counted once, and
+    # a dry run saying what waits to be resent.
+    code, status, _ = cli("status", "--config", workdir / "rfmsync.toml", "--store", "demo")
+    assert "sink files: last run: 1,474 changes not sent (sink failed: unexpected answer" in status
+    assert "1,474 changes pending" in status
+    monkeypatch.setattr(CsvSink, "push", real_push)
+    code, out, _ = cli("sync", "--dry-run", "--config", workdir / "rfmsync.toml", "--store", "demo")
+    assert code == 0 and "1,474 in unfinished batches a real run resends first" in out

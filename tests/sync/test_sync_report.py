@@ -93,7 +93,10 @@ def test_score_report_option_writes_the_same_report_for_a_file(cli: Cli, tmp_pat
     rows = read_rows(out)
     lost = sum(1 for r in rows if r["segment"] == "Lost")
     assert _segment_row(html, "Lost")[1] == f"{lost:,}"
-    assert "@" not in _body(html) and "No previous run" in html
+    # A one-off file has no previous run: no movement section, not even a placeholder.
+    assert "@" not in _body(html) and "id='movement'" not in html and "No previous run" not in html
+    # Rows and orders counted apart: the demo file has one row per order.
+    assert "Rows read</td><td>6,000</td>" in html and "Orders read</td><td>6,000</td>" in html
     assert f"wrote {report}" in text
 
 
