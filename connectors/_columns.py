@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -113,7 +113,8 @@ class ArrowColumn:
         return self.memo.strings
 
     def as_sequence(self) -> Sequence[str]:
-        return self.to_list()
+        # Order ids and emails of a million orders that `rfmsync score` never reads: decoded on access.
+        return self.memo.strings if self.memo.strings is not None else _LazyStrings(self.values)
 
     def numbers(self, blank_is_zero: bool = False, decimal: str | None = None
                 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
@@ -124,6 +125,19 @@ class ArrowColumn:
 
     def timestamps(self, tz: ZoneInfo, date_format: str | None) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
         return parse_timestamps(self.values, tz, date_format)
+
+
+class _LazyStrings(Sequence[str]):
+    def __init__(self, values: pa.Array) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return self.values[index].to_pylist()
+        return self.values[index].as_py()
 
 
 def factorize_rows(column: TextColumn, rows: Codes | None) -> tuple[TextColumn, Codes, Codes]:

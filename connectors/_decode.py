@@ -50,7 +50,8 @@ def decode(path: Path, raw: bytes, encoding: str | None = None, delimiter: str |
     text, used, warnings = _to_text(path, raw, encoding)
     sep = _delimiter(path, text, delimiter)
     if sep == " ":
-        return Decoded(_whitespace_to_commas(text).encode("utf-8"), ",", used, warnings)
+        whole = raw.decode("ascii") if encoding is None and raw.isascii() else text
+        return Decoded(_whitespace_to_commas(whole).encode("utf-8"), ",", used, warnings)
     data = raw if used == "utf-8" and not raw.startswith(codecs.BOM_UTF8) else text.encode("utf-8")
     return Decoded(data, sep, used, warnings)
 
@@ -72,6 +73,8 @@ def _to_text(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str, li
             return raw.decode("utf-16"), "utf-16", []
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: starts like UTF-16 but is not UTF-16 text near byte {exc.start}") from None
+    if raw.isascii():  # most exports: valid UTF-8 without building the whole text (the sniff reads the head)
+        return raw[:1 << 16].decode("ascii"), "utf-8", []
     try:
         return raw.decode("utf-8-sig"), "utf-8", []
     except UnicodeDecodeError as exc:
