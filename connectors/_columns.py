@@ -101,11 +101,25 @@ class ArrowColumn:
 
     def factorize(self) -> tuple[TextColumn, Codes, Codes]:
         if self.memo.factorized is None:
+            numeric = self._factorize_numeric()
+            if numeric is not None:
+                self.memo.factorized = numeric
+                return numeric
             # dictionary_encode numbers values in first-seen order, as a dict would.
             encoded = pc.dictionary_encode(self.values)
             codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
             self.memo.factorized = ArrowColumn(encoded.dictionary, self.is_stripped), codes, first_rows(codes)
         return self.memo.factorized
+
+    def _factorize_numeric(self) -> tuple[TextColumn, Codes, Codes] | None:
+        """Order and customer ids of most exports are plain numbers: as integers they factorize
+        without hashing strings (increasing order ids need no work at all). Only canonical digits
+        qualify, so "007" and "7" stay two ids."""
+        if len(self.values) < 1024 or not pc.all(pc.match_substring_regex(self.values, r"^(0|[1-9]\d{0,17})$")).as_py():
+            return None
+        keys = pc.cast(self.values, pa.int64()).to_numpy(zero_copy_only=False)
+        codes, first = factorize_keys(keys)
+        return ArrowColumn(self.values.take(pa.array(first)), self.is_stripped), codes, first
 
     def to_list(self) -> list[str]:
         if self.memo.strings is None:

@@ -124,7 +124,7 @@ def load_table(path: Path, encoding: str | None = None, delimiter: str | None = 
     quoted = b'"' in decoded.data
     try:
         table = pa_csv.read_csv(
-            io.BytesIO(decoded.data),
+            pa.BufferReader(decoded.data),  # zero-copy: a BytesIO would be read through Python calls
             read_options=pa_csv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 24),
             parse_options=pa_csv.ParseOptions(delimiter=decoded.delimiter, newlines_in_values=quoted,
                                               invalid_row_handler=on_invalid),
