@@ -50,6 +50,15 @@ def parse_numbers(values: pa.Array, decimal: str | None = None) -> tuple[NDArray
             return numbers, bad
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
+    # The dialect work runs once per distinct cell (a shop's amounts repeat a lot), then is spread
+    # back to the rows.
+    encoded = pc.dictionary_encode(text)
+    numbers, bad = _parse_dialect(encoded.dictionary, decimal)
+    rows = encoded.indices.to_numpy(zero_copy_only=False)
+    return numbers[rows], bad[rows]
+
+
+def _parse_dialect(text: pa.Array, decimal: str | None) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     core = pc.replace_substring_regex(text, _CURRENCY_AROUND, r"\1")
     if decimal is None:
         decimal = _decide_decimal(core)
@@ -60,7 +69,7 @@ def parse_numbers(values: pa.Array, decimal: str | None = None) -> tuple[NDArray
         ok = pc.match_substring_regex(core, _DOT_FORM)
         normal = pc.replace_substring(core, ",", "")
     ok = pc.and_(ok, pc.match_substring_regex(normal, r"\d"))
-    numbers = np.zeros(len(values), dtype=np.float64)
+    numbers = np.zeros(len(text), dtype=np.float64)
     good = ok.to_numpy(zero_copy_only=False)
     if good.any():
         numbers[good] = pc.cast(pc.filter(normal, ok), pa.float64()).to_numpy(zero_copy_only=False)
