@@ -9,7 +9,7 @@ so a reader's code says what it needs of a column.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -147,6 +147,9 @@ class _LazyStrings(Sequence[str]):
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values.to_pylist())  # all at once in C, not one scalar at a time
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):

@@ -26,12 +26,53 @@ class RejectedRecord:
 
 
 @dataclass(frozen=True)
+class OrderColumns:
+    """Orders as parallel columns, for bulk sources (a file of a million orders): the ledger writes
+    them without a validated `Order` object per row; the reader has validated them column-wise."""
+
+    source: str
+    order_id: Sequence[str]
+    customer_key: Sequence[str | None]
+    email: Sequence[str | None]
+    created_utc: Sequence[int]
+    amount_units: Sequence[int]  # 1/10,000 of the currency unit (core.batch.MONEY_SCALE)
+    status: Sequence[str]  # OrderStatus values
+    currency: str
+    updated_utc: int
+
+    def __len__(self) -> int:
+        return len(self.order_id)
+
+    def as_orders(self) -> list[Order]:
+        """The same orders as models (tests, small consumers); the ledger never needs this."""
+        from datetime import UTC, datetime
+        from decimal import Decimal
+
+        from rfmsync.core.batch import MONEY_SCALE
+        from rfmsync.core.models import OrderStatus
+
+        updated = datetime.fromtimestamp(self.updated_utc, UTC)
+        return [Order(source=self.source, order_id=oid, customer_key=key, email=email,
+                      created_at=datetime.fromtimestamp(created, UTC), updated_at=updated,
+                      amount=Decimal(units) / MONEY_SCALE, currency=self.currency, status=OrderStatus(status))
+                for oid, key, email, created, units, status in zip(
+                    self.order_id, self.customer_key, self.email, self.created_utc, self.amount_units, self.status,
+                    strict=True)]
+
+
+@dataclass(frozen=True)
 class OrderPage:
-    orders: Sequence[Order]
+    orders: Sequence[Order] = ()
     rejects: Sequence[RejectedRecord] = ()
     # A source-specific position to resume from (a GraphQL cursor, a file fingerprint); stored
     # with the page's orders in one transaction.
     cursor: str | None = None
+    # A bulk source's orders as columns, instead of (or besides) `orders`.
+    columns: OrderColumns | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.orders) + (len(self.columns) if self.columns is not None else 0)
 
 
 class Source(Protocol):

@@ -10,20 +10,19 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from rfmsync.connectors.base import OrderPage, RejectedRecord
+from rfmsync.connectors.base import OrderColumns, OrderPage, RejectedRecord
 from rfmsync.connectors.csv_orders import ColumnMap, parse_column_map, read_orders_file
 from rfmsync.connectors.read_options import ReadOptions
-from rfmsync.core.batch import MONEY_SCALE
 from rfmsync.core.clock import utc_now
 from rfmsync.core.errors import ConfigError
-from rfmsync.core.models import STATUS_CODES, Order
+from rfmsync.core.models import STATUS_CODES
 
 log = logging.getLogger("rfmsync.csv_source")
 PAGE_SIZE = 5_000
@@ -47,6 +46,12 @@ class CsvSourceConfig(BaseModel):
     # Re-read window for late writes (minutes); a file is always read whole, so this only matters
     # to sources that filter by time.
     lookback_minutes: int | None = Field(default=None, ge=0)
+
+
+def _page_of(columns: OrderColumns, start: int, end: int) -> OrderColumns:
+    return OrderColumns(columns.source, columns.order_id[start:end], columns.customer_key[start:end],
+                        columns.email[start:end], columns.created_utc[start:end], columns.amount_units[start:end],
+                        columns.status[start:end], columns.currency, columns.updated_utc)
 
 
 def fingerprint(path: Path) -> str:
@@ -103,22 +108,25 @@ class CsvSource:
         batch = read.batch
         # ISO 4217 "XXX" (no currency) for a file without a currency column and no store currency.
         currency = read.currency or self.options.currency or "XXX"
-        pulled = utc_now()
-        orders: list[Order] = []
-        emails = read.order_emails or [""] * len(batch)
-        earliest = None if backfill_since is None else int(backfill_since.timestamp())
-        for i, (code, created, units, status) in enumerate(zip(
-                batch.customer_codes.tolist(), batch.created_utc.tolist(), batch.amount_units.tolist(),
-                batch.status_codes.tolist(), strict=True)):
-            if earliest is not None and created < earliest:
-                continue
-            orders.append(Order(
-                source=self.name, order_id=read.order_ids[i], customer_key=batch.customer_ids[code],
-                email=emails[i] or None, created_at=datetime.fromtimestamp(created, UTC), updated_at=pulled,
-                amount=Decimal(units) / MONEY_SCALE, currency=currency, status=_STATUS_BY_CODE[status]))
+        pulled = int(utc_now().timestamp())
+        keep = np.arange(len(batch), dtype=np.int64)
+        if backfill_since is not None:
+            keep = np.flatnonzero(batch.created_utc >= int(backfill_since.timestamp()))
+        # Columns taken with NumPy object arrays: no loop over a million orders in Python.
+        customer_ids = np.asarray(batch.customer_ids, dtype=object)
+        statuses = np.asarray([_STATUS_BY_CODE[c].value if c in _STATUS_BY_CODE else "paid"
+                               for c in range(int(batch.status_codes.max(initial=0)) + 1)], dtype=object)
+        order_ids = np.asarray(list(read.order_ids), dtype=object)[keep]
+        emails = (np.asarray([e or None for e in read.order_emails], dtype=object)[keep]
+                  if read.order_emails is not None else np.full(len(keep), None, dtype=object))
+        columns = OrderColumns(
+            source=self.name, order_id=order_ids.tolist(),
+            customer_key=customer_ids[batch.customer_codes[keep]].tolist(), email=emails.tolist(),
+            created_utc=batch.created_utc[keep].tolist(), amount_units=batch.amount_units[keep].tolist(),
+            status=statuses[batch.status_codes[keep]].tolist(), currency=currency, updated_utc=pulled)
         rejects = [RejectedRecord(f"{self.path.name} line {r.line}", f"{r.column}: {r.reason}" if r.column
                                   else r.reason, dict(zip(read.header, r.raw, strict=False))) for r in read.rejects]
-        for start in range(0, max(len(orders), 1), PAGE_SIZE):
-            last = start + PAGE_SIZE >= len(orders)
-            yield OrderPage(orders[start:start + PAGE_SIZE], rejects if start == 0 else (),
-                            cursor=current if last else None)
+        for start in range(0, max(len(columns), 1), PAGE_SIZE):
+            last = start + PAGE_SIZE >= len(columns)
+            yield OrderPage(rejects=rejects if start == 0 else (), cursor=current if last else None,
+                            columns=_page_of(columns, start, start + PAGE_SIZE))

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 
 import numpy as np
+from rfmsync.connectors.base import OrderColumns
 from rfmsync.core.batch import OrderBatch, factorize, to_units
 from rfmsync.core.models import STATUS_CODES, Order
 from rfmsync.sync.state import Database
@@ -46,10 +48,19 @@ def _cursor_row(store: str, key: str, cursor: Cursor) -> tuple[object, ...]:
 
 
 def upsert_orders(db: Database, store: str, source: str, orders: Sequence[Order], cursor: Cursor | None,
-                  cursor_key: str | None = None) -> None:
-    """Writes a page of orders and, in the same transaction, the cursor that covers them."""
+                  cursor_key: str | None = None, columns: OrderColumns | None = None) -> None:
+    """Writes a page of orders (as models and/or columns) and, in the same transaction, the cursor
+    that covers them."""
     with db.transaction() as conn:
-        conn.executemany(_UPSERT, [_row(store, o) for o in orders])
+        if orders:
+            conn.executemany(_UPSERT, [_row(store, o) for o in orders])
+        if columns is not None and len(columns):
+            # Rows zipped straight from the columns: no Python object per order beyond the tuple.
+            n = len(columns)
+            conn.executemany(_UPSERT, zip(
+                repeat(store, n), repeat(columns.source, n), columns.order_id, columns.customer_key, columns.email,
+                repeat(None, n), columns.created_utc, repeat(columns.updated_utc, n), columns.amount_units,
+                repeat(columns.currency, n), columns.status, repeat(None, n), strict=True))
         if cursor is not None:
             conn.execute(_SET_CURSOR, _cursor_row(store, cursor_key or source, cursor))
 

@@ -190,9 +190,10 @@ def _pull_all(db: Database, store: StoreRuntime, options: RunOptions, started: d
                                              [(r.position, r.reason, r.raw) for r in page.rejects])
             # A page's resume point commits with its orders; `since` moves only once all are in.
             page_cursor = Cursor(saved.since, position) if page.cursor else None
-            upsert_orders(db, store.name, source.name, page.orders, page_cursor, cursor_key=cursor_key)
-            pulled += len(page.orders)
-            summary.orders_pulled += len(page.orders)
+            upsert_orders(db, store.name, source.name, page.orders, page_cursor, cursor_key=cursor_key,
+                          columns=page.columns)
+            pulled += page.size
+            summary.orders_pulled += page.size
             summary.source_rejects += len(page.rejects)
             if options.progress:
                 options.progress(source.name, pulled)
