@@ -25,7 +25,9 @@ from rfmsync.core.errors import ConfigError
 from rfmsync.core.models import STATUS_CODES
 
 log = logging.getLogger("rfmsync.csv_source")
-PAGE_SIZE = 5_000
+# Orders per committed page: large, since a page is one transaction (one fsync) and a file is
+# re-read whole after a crash anyway.
+PAGE_SIZE = 100_000
 _STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
 
 
