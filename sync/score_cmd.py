@@ -48,9 +48,9 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--method", choices=("quantile", "ranges"), help="quantile or the built-in fixed ranges "
                    "(default: the scheme's: quantile, or ranges for quick-audience)")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", help="reference date (default: today in --timezone)")
-    p.add_argument("--window-days", type=positive_int("--window-days"), metavar="N",
+    p.add_argument("--window-days", type=days("--window-days", int, "a whole number of days, at least 1"), metavar="N",
                    help="only count orders of the last N days (N at least 1)")
-    p.add_argument("--half-life-days", type=positive_float("--half-life-days"), metavar="H",
+    p.add_argument("--half-life-days", type=days("--half-life-days", float, "a number of days above 0"), metavar="H",
                    help="time decay: an order's weight halves every H days (H above 0)")
     p.add_argument("--returns", choices=("subtract", "ignore"), default="subtract",
                    help="negative orders (credit notes, cancellation invoices): subtract from spend in the "
@@ -97,27 +97,15 @@ def _as_of(text: str | None, tz: ZoneInfo) -> date:
         raise ConfigError("--as-of", f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
-def positive_int(option: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"expected a whole number of days, at least 1; got {text!r}")
-        return value
-    parse.__name__ = option
-    return parse
-
-
-def positive_float(option: str) -> Callable[[str], float]:
+def days(option: str, kind: type[int] | type[float], expected: str) -> Callable[[str], float]:
+    """An argparse type for a number of days above 0 and below a billion; nan, inf and 0 are refused."""
     def parse(text: str) -> float:
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError:
-            value = 0.0
-        if not 0 < value < 1e9:  # also refuses nan and inf
-            raise argparse.ArgumentTypeError(f"expected a number of days above 0; got {text!r}")
+            value = 0
+        if not 0 < value < 1e9:
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
         return value
     parse.__name__ = option
     return parse
