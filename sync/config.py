@@ -204,12 +204,25 @@ def resolve_env(data: Any, path: str = "", environ: dict[str, str] | None = None
 
 
 def _all_keys() -> list[str]:
-    models: list[type[BaseModel]] = [Config, StoreConfig, RfmConfig, CsvSourceConfig, ShopifySourceConfig,
-                                     CsvSinkConfig, WebhookSinkConfig, MailchimpSinkConfig]
+    models: list[type[BaseModel]] = [Config, StoreConfig, RfmConfig, *_connector_models()]
     return sorted({name for model in models for name in model.model_fields})
 
 
 def _message(error: Any, path: str, from_env: dict[str, list[tuple[str, str]]]) -> str:
+    message = _plain_message(error, path)
+    for where, used in from_env.items():
+        if path == where or path.startswith((f"{where}.", f"{where}[")) or where.startswith((f"{path}.", f"{path}[")):
+            # The message may quote the value, which came from the environment: name the variable.
+            before = message
+            for name, value in used:
+                if value:
+                    message = message.replace(value, f"${{{name}}}")
+            if message == before:
+                message += f" (the value comes from ${{{used[0][0]}}})"
+    return message
+
+
+def _plain_message(error: Any, path: str) -> str:
     kind = error["type"]
     if kind == "missing":
         return "required but missing"
@@ -223,23 +236,16 @@ def _message(error: Any, path: str, from_env: dict[str, list[tuple[str, str]]]) 
         known = ", ".join(sorted(t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",")))
         return f"unknown {what} type {ctx.get('tag')!r}; known: {known}"
     message: str = error["msg"].removeprefix("Value error, ")
-    for where, used in from_env.items():
-        if path == where or path.startswith(f"{where}.") or where.startswith(f"{path}."):
-            # The message may quote the value, which came from the environment: name the variable.
-            before = message
-            for name, value in used:
-                if value:
-                    message = message.replace(value, f"${{{name}}}")
-            if message == before:
-                message += f" (the value comes from ${{{used[0][0]}}})"
     return message
 
 
+def _connector_models() -> list[type[BaseModel]]:
+    """Every source and sink config model, read off the two unions (no list of names to keep in step)."""
+    return [model for union in (SourceConfig, SinkConfig) for model in get_args(get_args(union)[0])]
+
+
 def _type_tags() -> set[str]:
-    tags: set[str] = set()
-    for model in (CsvSourceConfig, ShopifySourceConfig, CsvSinkConfig, WebhookSinkConfig, MailchimpSinkConfig):
-        tags.update(get_args(model.model_fields["type"].annotation))
-    return tags
+    return {tag for model in _connector_models() for tag in get_args(model.model_fields["type"].annotation)}
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

@@ -111,10 +111,6 @@ class RunSummary:
                           for s in self.sinks}}
 
 
-class _Interrupted(Exception):
-    pass
-
-
 def run_store(db: Database, store: StoreRuntime, options: RunOptions) -> RunSummary:
     holder = f"{runs.lease_holder_id()}:{threading.get_ident()}"
     if not runs.acquire_lease(db, store.name, holder, LEASE_SECONDS):
@@ -129,7 +125,7 @@ def run_store(db: Database, store: StoreRuntime, options: RunOptions) -> RunSumm
             if not runs.renew_lease(db, store.name, holder, LEASE_SECONDS):
                 raise StoreBusy(f"store {store.name}: lost the lease to another process; stopping")
             if options.stop.is_set():
-                raise _Interrupted
+                raise Interrupted("stopped on request")
 
         try:
             _pull_all(db, store, options, started, summary, keep_lease)
@@ -142,7 +138,7 @@ def run_store(db: Database, store: StoreRuntime, options: RunOptions) -> RunSumm
             summary.outcome = "partial" if failed else "ok"
             runs.finish_run(db, summary.run_id, summary.outcome, summary.counts(),
                             "; ".join(f"{s.name}: {s.error}" for s in failed) or None)
-        except (_Interrupted, Interrupted):
+        except Interrupted:
             summary.outcome = "interrupted"
             runs.finish_run(db, summary.run_id, "interrupted", summary.counts(), "stopped on request")
         except BaseException as exc:
