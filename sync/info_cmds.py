@@ -55,10 +55,11 @@ def run_check_config(args: argparse.Namespace) -> int:
 
 
 def sink_line(counts: dict[str, Any]) -> str:
+    from rfmsync.sync.run_cmds import not_sent
+
     if counts.get("error"):
-        not_sent = counts["changes"] - counts["accepted"] - counts["rejected"] - counts.get("skipped", 0)
-        done = f"{counts['accepted']:,} accepted, " if counts["accepted"] else ""
-        return f"last run: {done}{not_sent:,} changes not sent (sink failed: {counts['error']})"
+        return "last run: " + not_sent(counts["changes"], counts["accepted"], counts["rejected"],
+                                       counts.get("skipped", 0), counts["error"])
     return f"last pushed {counts['accepted']:,} accepted, {counts['rejected']:,} rejected"
 
 

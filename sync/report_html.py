@@ -272,10 +272,12 @@ SECTIONS = ("grid", "segments", "distributions", "movement", "quality")
 
 def sections(report: ReportData) -> dict[str, str]:
     palette = colours(report)
-    return {"grid": _grid(report, palette), "segments": _segments(report, palette),
-            "distributions": _distributions(report),
-            "movement": _movement(report.movement) if report.compares_runs else "",
-            "quality": _quality(report)}
+    parts = {"grid": _grid(report, palette), "segments": _segments(report, palette),
+             "distributions": _distributions(report), "movement": _movement(report.movement),
+             "quality": _quality(report)}
+    if not report.compares_runs:  # a one-off file has no previous run: no movement section at all
+        del parts["movement"]
+    return parts
 
 
 def page(title: str, body: str) -> str:
@@ -286,4 +288,4 @@ def page(title: str, body: str) -> str:
 
 def render(report: ReportData) -> str:
     parts = sections(report)
-    return page(report.title, header(report) + "".join(parts[name] for name in SECTIONS))
+    return page(report.title, header(report) + "".join(parts[name] for name in SECTIONS if name in parts))

@@ -72,8 +72,6 @@ def write_pngs(report: ReportData, directory: Path) -> list[Path]:
     written = []
     with tempfile.TemporaryDirectory(prefix="rfmsync-report-") as tmp:
         for name, html in sections(report).items():
-            if not html:  # a one-off file's report has no movement section
-                continue
             source = Path(tmp) / f"{name}.html"
             source.write_text(page(f"{report.title}: {name}", html), encoding="utf-8")
             target = directory / f"{name}.png"
@@ -85,7 +83,7 @@ def write_pngs(report: ReportData, directory: Path) -> list[Path]:
 def full_page(report: ReportData, html: Path, png: Path, width: int = 1200, height: int | None = None) -> None:
     """A screenshot of the whole report (for the README); the height is estimated from the content."""
     if height is None:
-        height = _height(report, "header") + sum(_height(report, n) for n, html in sections(report).items() if html)
+        height = _height(report, "header") + sum(_height(report, n) for n in sections(report))
     screenshot(html, png, width, height)
 
 

@@ -79,6 +79,12 @@ def _progress_printer() -> Any:
     return show
 
 
+def not_sent(changes: int, accepted: int, rejected: int, skipped: int, error: str) -> str:
+    """What a failed sink left undone, in the words `sync` and `status` both use."""
+    done = f"{accepted:,} accepted, " if accepted else ""
+    return f"{done}{changes - accepted - rejected - skipped:,} changes not sent (sink failed: {error})"
+
+
 def describe(summary: RunSummary, dry_run: bool) -> str:
     lines = [f"store {summary.store}: run {summary.run_id} {summary.outcome}; {summary.orders_pulled:,} orders "
              f"pulled, {summary.source_rejects:,} rejected; {summary.customers_scored:,} customers scored"]
@@ -89,9 +95,8 @@ def describe(summary: RunSummary, dry_run: bool) -> str:
     for sink in summary.sinks:
         verb = "would send" if dry_run else "sent"
         if sink.error and not dry_run:
-            not_sent = sink.changes - sink.accepted - sink.rejected - sink.skipped
-            lines.append(f"  sink {sink.name}: " + (f"{sink.accepted:,} accepted, " if sink.accepted else "")
-                         + f"{not_sent:,} changes not sent (sink failed: {sink.error})")
+            lines.append(f"  sink {sink.name}: "
+                         + not_sent(sink.changes, sink.accepted, sink.rejected, sink.skipped, sink.error))
             continue
         status = f"failed: {sink.error}" if sink.error else "ok"
         lines.append(f"  sink {sink.name}: {sink.changes:,} changes {verb}"
