@@ -115,7 +115,9 @@ class ArrowColumn:
         """Order and customer ids of most exports are plain numbers: as integers they factorize
         without hashing strings (increasing order ids need no work at all). Only canonical digits
         qualify, so "007" and "7" stay two ids."""
-        if len(self.values) < 1024 or not pc.all(pc.match_substring_regex(self.values, r"^(0|[1-9]\d{0,17})$")).as_py():
+        if len(self.values) < 1024 or not str(self.values[0]).isdigit():  # the first cell rules out most columns
+            return None
+        if not pc.all(pc.match_substring_regex(self.values, r"^(0|[1-9]\d{0,17})$")).as_py():
             return None
         keys = pc.cast(self.values, pa.int64()).to_numpy(zero_copy_only=False)
         codes, first = factorize_keys(keys)

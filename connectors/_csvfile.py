@@ -186,22 +186,7 @@ def _looks_like_a_value(name: str) -> bool:
 
 def _line_numbers(table: ArrowTable, decoded: Decoded) -> None:
     """Where each row stood, and the rows pyarrow set aside, from the csv module's reading."""
-    width = len(table.header)
-    lines: list[int] = []
-    rejects: list[Reject] = []
-    reader = csv.reader(io.StringIO(decoded.data.decode("utf-8"), newline=""), delimiter=decoded.delimiter)
-    next(reader, None)
-    try:
-        for row in reader:
-            if len(row) == width:
-                lines.append(reader.line_num)
-            elif not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            else:
-                rejects.append(Reject(reader.line_num, None,
-                                      f"expected {width} fields as in the header, found {len(row)}", row))
-    except csv.Error as exc:
-        raise InputError(f"{table.path}: not a readable CSV file near line {reader.line_num} ({exc})") from None
+    lines, rejects, _ = _csv_module_rows(table, decoded, keep_rows=False)
     if len(lines) != table.n_rows:
         # The two readers split the file differently (stray quotes): the csv module's reading is
         # the one whose lines the user can find. Before any column is parsed the table is rebuilt
@@ -210,28 +195,33 @@ def _line_numbers(table: ArrowTable, decoded: Decoded) -> None:
         if table.decoded is not None:
             raise InputError(f"{table.path}: rows cannot be told apart reliably (unbalanced quotes?); "
                              "check the file's quoting")
-        _rebuild_from_csv_module(table, decoded)
-        return
+        lines, rejects, rows = _csv_module_rows(table, decoded, keep_rows=True)
+        table.columns = [pa.array([r[j] for r in rows], type=pa.string()) for j in range(len(table.header))]
     table.line_numbers = np.asarray(lines, dtype=np.int64)
     table.rejects = rejects
 
 
-def _rebuild_from_csv_module(table: ArrowTable, decoded: Decoded) -> None:
+def _csv_module_rows(table: ArrowTable, decoded: Decoded, *, keep_rows: bool
+                     ) -> tuple[list[int], list[Reject], list[list[str]]]:
+    """(line of each good row, rows with the wrong number of fields, the good rows if asked for)."""
     width = len(table.header)
-    rows: list[list[str]] = []
     lines: list[int] = []
-    table.rejects = []
+    rejects: list[Reject] = []
+    rows: list[list[str]] = []
     reader = csv.reader(io.StringIO(decoded.data.decode("utf-8"), newline=""), delimiter=decoded.delimiter)
-    next(reader, None)
-    for row in reader:
-        if len(row) == width:
-            rows.append(row)
-            lines.append(reader.line_num)
-        elif row and not (len(row) == 1 and not row[0].strip()):
-            table.rejects.append(Reject(reader.line_num, None,
-                                        f"expected {width} fields as in the header, found {len(row)}", row))
-    table.columns = [pa.array([r[j] for r in rows], type=pa.string()) for j in range(width)]
-    table.line_numbers = np.asarray(lines, dtype=np.int64)
+    try:
+        next(reader, None)
+        for row in reader:
+            if len(row) == width:
+                lines.append(reader.line_num)
+                if keep_rows:
+                    rows.append(row)
+            elif row and not (len(row) == 1 and not row[0].strip()):  # blank lines are skipped
+                rejects.append(Reject(reader.line_num, None,
+                                      f"expected {width} fields as in the header, found {len(row)}", row))
+    except csv.Error as exc:
+        raise InputError(f"{table.path}: not a readable CSV file near line {reader.line_num} ({exc})") from None
+    return lines, rejects, rows
 
 
 class RejectCollector:

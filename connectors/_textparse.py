@@ -204,7 +204,7 @@ def _numeric_dates(text: pa.Array, seconds: NDArray[np.int64], done: NDArray[np.
     else:
         return  # a few odd cells among other dates: rejected rows, the file stays readable
     for sep in "./-":
-        with_sep = rows & _matches(text, rf"^\d{{1,2}}{re_escape(sep)}")
+        with_sep = rows & _matches(text, rf"^\d{{1,2}}{_re_escape(sep)}")
         for time_fmt, time_shape in _TIMES:
             only = with_sep & ~done & _matches(text, _NUMERIC_DATE + time_shape)
             if only.any():
@@ -212,7 +212,7 @@ def _numeric_dates(text: pa.Array, seconds: NDArray[np.int64], done: NDArray[np.
                 _strptime(text, fmt, seconds, done, tz, only=only)
 
 
-def re_escape(char: str) -> str:
+def _re_escape(char: str) -> str:
     return "\\" + char if char in ".-" else char
 
 

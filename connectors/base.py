@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
+from rfmsync.core.batch import MONEY_SCALE
 from rfmsync.core.diff import Change
-from rfmsync.core.models import Order
+from rfmsync.core.models import Order, OrderStatus
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,6 @@ class OrderColumns:
 
     def as_orders(self) -> list[Order]:
         """The same orders as models (tests, small consumers); the ledger never needs this."""
-        from datetime import UTC, datetime
-        from decimal import Decimal
-
-        from rfmsync.core.batch import MONEY_SCALE
-        from rfmsync.core.models import OrderStatus
-
         updated = datetime.fromtimestamp(self.updated_utc, UTC)
         return [Order(source=self.source, order_id=oid, customer_key=key, email=email,
                       created_at=datetime.fromtimestamp(created, UTC), updated_at=updated,
