@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import synckit
 from rfmsync.core.errors import ConfigError
 from rfmsync.sync.cli import main
 from rfmsync.sync.config import load_config
@@ -95,14 +96,33 @@ def test_a_read_only_state_is_named_not_a_sqlite_traceback(cli: Cli, workdir: Pa
     assert code == 1 and str(state) in err and "OperationalError" not in err
 
 
-def test_global_options_after_the_command_and_no_urls_in_debug_logs(cli: Cli, workdir: Path,
+def test_a_state_that_cannot_be_opened_is_named(tmp_path: Path, cli: Cli) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the state folder should be")
+    config = tmp_path / "rfmsync.toml"
+    config.write_text(f'state_dir = "{blocker / "state"}"\n[stores.acme]\n')
+    code, _, err = cli("sync", "--config", config)
+    assert code == 1 and f"{blocker / 'state'}" in err and "cannot open the state" in err
+    assert "Traceback" not in err and "OSError" not in err
+
+
+def test_global_options_after_the_command_and_no_urls_in_debug_logs(tmp_path: Path, cli: Cli,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
-    code, _, err = cli("sync", "--log-level", "DEBUG", "--config", workdir / "rfmsync.toml", "--store", "demo")
+    # A webhook URL with a token and an email in its query: urllib3 would log both at DEBUG.
+    synckit.write_orders_csv(tmp_path / "orders.csv")
+    with synckit.WebhookServer("whsec-x", delay=0.0) as server:
+        server.gate.set()
+        config = synckit.write_config(tmp_path / "rfmsync.toml", f'''[[stores.shop.sinks]]
+type = "webhook"
+url = "{server.url}?token=tok_secret_123&user=ada@example.com"
+secret = "whsec-x"
+''')
+        caplog.set_level(logging.DEBUG)
+        code, _, err = cli("sync", "--log-level", "DEBUG", "--config", config)
     assert code == 0, err
-    assert logging.getLogger("urllib3").getEffectiveLevel() >= logging.WARNING
-    assert "@" not in caplog.text and "?" not in "".join(r.getMessage() for r in caplog.records
-                                                         if r.name.startswith("urllib3"))
+    assert server.requests()  # the sink really made HTTP requests while DEBUG was on
+    assert logging.getLogger().getEffectiveLevel() == logging.DEBUG  # the option after the command took
+    assert "tok_secret_123" not in caplog.text and "ada@example.com" not in caplog.text
 
 
 def test_every_command_and_option_has_help() -> None:
