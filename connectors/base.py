@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+from numpy.typing import NDArray
 from rfmsync.core.batch import MONEY_SCALE
 from rfmsync.core.diff import Change
-from rfmsync.core.models import Order, OrderStatus
+from rfmsync.core.models import STATUS_CODES, Order
 
 
 @dataclass(frozen=True)
@@ -29,16 +31,17 @@ class RejectedRecord:
 
 @dataclass(frozen=True)
 class OrderColumns:
-    """Orders as parallel columns, for bulk sources (a file of a million orders): the ledger writes
-    them without a validated `Order` object per row; the reader has validated them column-wise."""
+    """Orders as parallel NumPy columns, for bulk sources (a file of a million orders): the ledger
+    stores them as one columnar snapshot, without a validated `Order` object or a SQL row per order;
+    the reader has validated them column-wise."""
 
     source: str
-    order_id: Sequence[str]
-    customer_key: Sequence[str | None]
-    email: Sequence[str | None]
-    created_utc: Sequence[int]
-    amount_units: Sequence[int]  # 1/10,000 of the currency unit (core.batch.MONEY_SCALE)
-    status: Sequence[str]  # OrderStatus values
+    order_id: NDArray[np.object_]  # str, unique within the source
+    customer_key: NDArray[np.object_]  # str, or None for a guest
+    email: NDArray[np.object_]  # str or None
+    created_utc: NDArray[np.int64]
+    amount_units: NDArray[np.int64]  # 1/10,000 of the currency unit (core.batch.MONEY_SCALE)
+    status_code: NDArray[np.uint8]  # core.models.STATUS_CODES
     currency: str
     updated_utc: int
 
@@ -48,12 +51,13 @@ class OrderColumns:
     def as_orders(self) -> list[Order]:
         """The same orders as models (tests, small consumers); the ledger never needs this."""
         updated = datetime.fromtimestamp(self.updated_utc, UTC)
+        statuses = list(STATUS_CODES)
         return [Order(source=self.source, order_id=oid, customer_key=key, email=email,
                       created_at=datetime.fromtimestamp(created, UTC), updated_at=updated,
-                      amount=Decimal(units) / MONEY_SCALE, currency=self.currency, status=OrderStatus(status))
-                for oid, key, email, created, units, status in zip(
-                    self.order_id, self.customer_key, self.email, self.created_utc, self.amount_units, self.status,
-                    strict=True)]
+                      amount=Decimal(units) / MONEY_SCALE, currency=self.currency, status=statuses[code])
+                for oid, key, email, created, units, code in zip(
+                    self.order_id.tolist(), self.customer_key.tolist(), self.email.tolist(),
+                    self.created_utc.tolist(), self.amount_units.tolist(), self.status_code.tolist(), strict=True)]
 
 
 @dataclass(frozen=True)

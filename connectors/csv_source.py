@@ -22,13 +22,8 @@ from rfmsync.connectors.csv_orders import ColumnMap, parse_column_map, read_orde
 from rfmsync.connectors.read_options import ReadOptions
 from rfmsync.core.clock import utc_now
 from rfmsync.core.errors import ConfigError
-from rfmsync.core.models import STATUS_CODES
 
 log = logging.getLogger("rfmsync.csv_source")
-# Orders per committed page: large, since a page is one transaction (one fsync) and a file is
-# re-read whole after a crash anyway.
-PAGE_SIZE = 100_000
-_STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
 
 
 class CsvSourceConfig(BaseModel):
@@ -48,12 +43,6 @@ class CsvSourceConfig(BaseModel):
     # Re-read window for late writes (minutes); a file is always read whole, so this only matters
     # to sources that filter by time.
     lookback_minutes: int | None = Field(default=None, ge=0)
-
-
-def _page_of(columns: OrderColumns, start: int, end: int) -> OrderColumns:
-    return OrderColumns(columns.source, columns.order_id[start:end], columns.customer_key[start:end],
-                        columns.email[start:end], columns.created_utc[start:end], columns.amount_units[start:end],
-                        columns.status[start:end], columns.currency, columns.updated_utc)
 
 
 def fingerprint(path: Path) -> str:
@@ -114,21 +103,15 @@ class CsvSource:
         keep = np.arange(len(batch), dtype=np.int64)
         if backfill_since is not None:
             keep = np.flatnonzero(batch.created_utc >= int(backfill_since.timestamp()))
-        # Columns taken with NumPy object arrays: no loop over a million orders in Python.
         customer_ids = np.asarray(batch.customer_ids, dtype=object)
-        statuses = np.asarray([_STATUS_BY_CODE[c].value if c in _STATUS_BY_CODE else "paid"
-                               for c in range(int(batch.status_codes.max(initial=0)) + 1)], dtype=object)
         order_ids = np.asarray(list(read.order_ids), dtype=object)[keep]
         emails = (np.asarray([e or None for e in read.order_emails], dtype=object)[keep]
                   if read.order_emails is not None else np.full(len(keep), None, dtype=object))
         columns = OrderColumns(
-            source=self.name, order_id=order_ids.tolist(),
-            customer_key=customer_ids[batch.customer_codes[keep]].tolist(), email=emails.tolist(),
-            created_utc=batch.created_utc[keep].tolist(), amount_units=batch.amount_units[keep].tolist(),
-            status=statuses[batch.status_codes[keep]].tolist(), currency=currency, updated_utc=pulled)
+            source=self.name, order_id=order_ids, customer_key=customer_ids[batch.customer_codes[keep]],
+            email=emails, created_utc=batch.created_utc[keep], amount_units=batch.amount_units[keep],
+            status_code=batch.status_codes[keep], currency=currency, updated_utc=pulled)
         rejects = [RejectedRecord(f"{self.path.name} line {r.line}", f"{r.column}: {r.reason}" if r.column
                                   else r.reason, dict(zip(read.header, r.raw, strict=False))) for r in read.rejects]
-        for start in range(0, max(len(columns), 1), PAGE_SIZE):
-            last = start + PAGE_SIZE >= len(columns)
-            yield OrderPage(rejects=rejects if start == 0 else (), cursor=current if last else None,
-                            columns=_page_of(columns, start, start + PAGE_SIZE))
+        # One page: the ledger keeps a file source's orders as one snapshot, merged per write.
+        yield OrderPage(rejects=rejects, cursor=current, columns=columns)

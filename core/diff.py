@@ -7,7 +7,7 @@ than dicts keep a million customers cheap; the field names travel once, beside t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 Record = tuple[str, ...]
@@ -67,5 +67,8 @@ def diff(field_names: Sequence[str], current: Mapping[str, Record], acknowledged
 
 def with_contacts(changes: Sequence[Change], contacts: Mapping[str, tuple[str | None, str | None]]) -> list[Change]:
     """The changes with each customer's email and phone filled in."""
-    return [replace(c, email=contacts.get(c.customer_key, (None, None))[0],
-                    phone=contacts.get(c.customer_key, (None, None))[1]) for c in changes]
+    # The constructor, not dataclasses.replace: a first run fills in 100,000 changes, and replace()
+    # costs three times as much per call.
+    none = (None, None)
+    return [Change(c.customer_key, c.kind, c.old_segment, c.new_segment, c.fields, *contacts.get(c.customer_key, none))
+            for c in changes]

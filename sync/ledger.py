@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
 from rfmsync.connectors.base import OrderColumns
-from rfmsync.core.batch import OrderBatch, factorize, to_units
+from rfmsync.core.batch import OrderBatch, to_units
 from rfmsync.core.models import STATUS_CODES, Order
+from rfmsync.sync import ledger_snapshots as snapshots
 from rfmsync.sync.state import Database
 
 _UPSERT = """
@@ -50,17 +53,14 @@ def _cursor_row(store: str, key: str, cursor: Cursor) -> tuple[object, ...]:
 def upsert_orders(db: Database, store: str, source: str, orders: Sequence[Order], cursor: Cursor | None,
                   cursor_key: str | None = None, columns: OrderColumns | None = None) -> None:
     """Writes a page of orders (as models and/or columns) and, in the same transaction, the cursor
-    that covers them."""
+    that covers them. Columns go to the source's snapshot, and so do models once it has one."""
     with db.transaction() as conn:
-        if orders:
-            conn.executemany(_UPSERT, [_row(store, o) for o in orders])
         if columns is not None and len(columns):
-            # Rows zipped straight from the columns: no Python object per order beyond the tuple.
-            n = len(columns)
-            conn.executemany(_UPSERT, zip(
-                repeat(store, n), repeat(columns.source, n), columns.order_id, columns.customer_key, columns.email,
-                repeat(None, n), columns.created_utc, repeat(columns.updated_utc, n), columns.amount_units,
-                repeat(columns.currency, n), columns.status, repeat(None, n), strict=True))
+            snapshots.write(conn, store, source, snapshots.table_of_columns(columns))
+        if orders and snapshots.has_snapshot(conn, store, source):
+            snapshots.write(conn, store, source, snapshots.table_of_orders(orders))
+        elif orders:
+            conn.executemany(_UPSERT, [_row(store, o) for o in orders])
         if cursor is not None:
             conn.execute(_SET_CURSOR, _cursor_row(store, cursor_key or source, cursor))
 
@@ -83,7 +83,8 @@ def get_cursor(db: Database, store: str, source: str) -> Cursor:
 
 
 def order_count(db: Database, store: str) -> int:
-    return int(db.conn.execute("SELECT COUNT(*) FROM orders WHERE store = ?", (store,)).fetchone()[0])
+    rows = int(db.conn.execute("SELECT COUNT(*) FROM orders WHERE store = ?", (store,)).fetchone()[0])
+    return rows + snapshots.order_count(db, store)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,8 @@ class Ledger:
     """A store's scorable orders as columns, plus counts for summaries."""
 
     batch: OrderBatch
-    currencies: Sequence[str]  # per order, for conversion or exclusion
+    currency_names: Sequence[str]
+    currency_codes: NDArray[np.int64]  # per order, into currency_names: for conversion or exclusion
     orders_total: int
     orders_without_customer: int
 
@@ -106,26 +108,43 @@ _STATUS = "CASE status " + " ".join(f"WHEN '{s.value}' THEN {c}" for s, c in STA
 
 
 def load_ledger(db: Database, store: str, *, merge_guests_by_email: bool = False) -> Ledger:
-    """All of a store's orders, every source together, as one customer base.
+    """All of a store's orders, every source together (rows and snapshots), as one customer base.
 
     Guests (no customer id) are merged by normalized email when the store allows it; orders with
-    neither stay in the ledger and are counted, not scored. Rows are transposed with zip() rather
-    than a Python loop per order, which cost seconds per million orders.
+    neither stay in the ledger and are counted, not scored. Columns are joined and factorized by
+    Arrow, never with a Python loop per order (which cost seconds per million orders).
     """
     merge = int(merge_guests_by_email)
     rows = db.conn.execute(f"SELECT {_KEY}, created_utc, amount_units, currency, {_STATUS} FROM orders "
                            f"WHERE store = ? AND {_KEY} IS NOT NULL", (merge, store, merge)).fetchall()
-    total = order_count(db, store)
     keys, created, amounts, currencies, statuses = zip(*rows, strict=True) if rows else ((), (), (), (), ())
-    customer_ids, codes = factorize(keys)
+    parts_keys = [pa.array(keys, type=pa.string())]
+    parts_created = [np.asarray(created, dtype=np.int64)]
+    parts_amounts = [np.asarray(amounts, dtype=np.int64)]
+    parts_currencies = [pa.array(currencies, type=pa.string())]
+    parts_statuses = [np.asarray(statuses, dtype=np.uint8)]
+    total = order_count(db, store)
+    table = snapshots.read_store(db, store)
+    if table is not None:
+        snapshot_keys = snapshots.customer_keys(table, merge_guests_by_email)
+        scorable = pc.is_valid(snapshot_keys)
+        table = table.filter(scorable)
+        parts_keys.append(snapshot_keys.filter(scorable))
+        parts_created.append(table["created_utc"].to_numpy())
+        parts_amounts.append(table["amount_units"].to_numpy())
+        parts_currencies.append(table["currency"].combine_chunks())
+        parts_statuses.append(snapshots.status_codes(table))
+    customer_keys = pa.concat_arrays(parts_keys).dictionary_encode()
+    currency = pa.concat_arrays(parts_currencies).dictionary_encode()
     batch = OrderBatch(
-        customer_ids=customer_ids,
-        customer_codes=codes,
-        created_utc=np.asarray(created, dtype=np.int64),
-        amount_units=np.asarray(amounts, dtype=np.int64),
-        status_codes=np.asarray(statuses, dtype=np.uint8),
+        customer_ids=customer_keys.dictionary.to_pylist(),
+        customer_codes=customer_keys.indices.to_numpy().astype(np.int64),
+        created_utc=np.concatenate(parts_created),
+        amount_units=np.concatenate(parts_amounts),
+        status_codes=np.concatenate(parts_statuses),
     )
-    return Ledger(batch, currencies, total, total - len(rows))
+    return Ledger(batch, currency.dictionary.to_pylist(), currency.indices.to_numpy().astype(np.int64), total,
+                  total - len(batch))
 
 
 # Past this many customers one scan of the ledger beats chunked index look-ups (measured on 1M orders:
@@ -138,46 +157,71 @@ def contacts_for(db: Database, store: str, keys: Sequence[str], *, merge_guests_
     """Email and phone of each customer, from their most recently updated order that has one.
 
     Only the customers a sink is about to be sent are looked up, through the indexes on customer id
-    and guest email, so a run with few changes reads few rows.
+    and guest email, so a run with few changes reads few rows; snapshots are filtered in Arrow.
     """
-    newest: dict[str, list[str | None]] = {}
-    if len(keys) > BULK_CONTACTS:
-        return _all_contacts(db, store, int(merge_guests_by_email))
+    merge = int(merge_guests_by_email)
+    newest: dict[str, list[tuple[str, int] | None]] = {}
+    bulk = len(keys) > BULK_CONTACTS
     by_id = [k for k in keys if not k.startswith("email:")]
     guests = [k.removeprefix("email:") for k in keys if k.startswith("email:")] if merge_guests_by_email else []
     for column, slot in (("email", 0), ("phone", 1)):
-        for start in range(0, len(by_id), 500):  # SQLite's default limit on bound parameters is 999+
-            chunk = by_id[start:start + 500]
-            # SQLite takes the bare column from the row holding MAX(): the newest order's value.
-            query = (f"SELECT customer_key, {column}, MAX(updated_utc) FROM orders WHERE store = ? AND "
-                     f"customer_key IN ({','.join('?' * len(chunk))}) AND {column} IS NOT NULL AND {column} != '' "
-                     "GROUP BY customer_key")
-            for key, value, _ in db.conn.execute(query, (store, *chunk)):
-                newest.setdefault(key, [None, None])[slot] = value
-        for start in range(0, len(guests), 500):
-            chunk = guests[start:start + 500]
-            query = (f"SELECT lower(trim(email)) AS g, {column}, MAX(updated_utc) FROM orders WHERE store = ? AND "
-                     f"customer_key IS NULL AND lower(trim(email)) IN ({','.join('?' * len(chunk))}) AND "
-                     f"{column} IS NOT NULL AND {column} != '' GROUP BY g")
-            for guest, value, _ in db.conn.execute(query, (store, *chunk)):
-                newest.setdefault(f"email:{guest}", [None, None])[slot] = value
-    return {key: (pair[0], pair[1]) for key, pair in newest.items()}
+        for key, value, updated in (_all_rows_newest(db, store, merge, column) if bulk
+                                    else _rows_newest(db, store, column, by_id, guests)):
+            _keep_newer(newest, key, slot, value, updated)
+    table = snapshots.read_store(db, store)
+    if table is not None:
+        snapshot_keys = snapshots.customer_keys(table, merge_guests_by_email)
+        if not bulk:
+            wanted = pc.fill_null(pc.is_in(snapshot_keys, value_set=pa.array(list(keys), type=pa.string())), False)
+            table, snapshot_keys = table.filter(wanted), snapshot_keys.filter(wanted)
+        for column, slot in (("email", 0), ("phone", 1)):
+            for key, value, updated in snapshots.newest_values(table, snapshot_keys, column):
+                _keep_newer(newest, key, slot, value, updated)
+    return {key: (pair[0][0] if pair[0] else None, pair[1][0] if pair[1] else None) for key, pair in newest.items()}
 
 
-def _all_contacts(db: Database, store: str, merge: int) -> dict[str, tuple[str | None, str | None]]:
-    newest: dict[str, list[str | None]] = {}
-    for column, slot in (("email", 0), ("phone", 1)):
-        query = (f"SELECT {_KEY} AS key, {column}, MAX(updated_utc) FROM orders WHERE store = ? AND "
-                 f"{column} IS NOT NULL AND {column} != '' GROUP BY key HAVING key IS NOT NULL")
-        for key, value, _ in db.conn.execute(query, (merge, store)):
-            newest.setdefault(key, [None, None])[slot] = value
-    return {key: (pair[0], pair[1]) for key, pair in newest.items()}
+def _keep_newer(newest: dict[str, list[tuple[str, int] | None]], key: str, slot: int, value: str,
+                updated: int) -> None:
+    pair = newest.setdefault(key, [None, None])
+    held = pair[slot]
+    if held is None or updated >= held[1]:
+        pair[slot] = (value, updated)
+
+
+def _rows_newest(db: Database, store: str, column: str, by_id: Sequence[str], guests: Sequence[str]
+                 ) -> Iterator[tuple[str, str, int]]:
+    for start in range(0, len(by_id), 500):  # SQLite's default limit on bound parameters is 999+
+        chunk = by_id[start:start + 500]
+        # SQLite takes the bare column from the row holding MAX(): the newest order's value.
+        query = (f"SELECT customer_key, {column}, MAX(updated_utc) FROM orders WHERE store = ? AND "
+                 f"customer_key IN ({','.join('?' * len(chunk))}) AND {column} IS NOT NULL AND {column} != '' "
+                 "GROUP BY customer_key")
+        yield from db.conn.execute(query, (store, *chunk))
+    for start in range(0, len(guests), 500):
+        chunk = guests[start:start + 500]
+        query = (f"SELECT 'email:' || lower(trim(email)) AS g, {column}, MAX(updated_utc) FROM orders "
+                 f"WHERE store = ? AND customer_key IS NULL AND lower(trim(email)) IN ({','.join('?' * len(chunk))})"
+                 f" AND {column} IS NOT NULL AND {column} != '' GROUP BY g")
+        yield from db.conn.execute(query, (store, *chunk))
+
+
+def _all_rows_newest(db: Database, store: str, merge: int, column: str) -> Iterator[tuple[str, str, int]]:
+    query = (f"SELECT {_KEY} AS key, {column}, MAX(updated_utc) FROM orders WHERE store = ? AND "
+             f"{column} IS NOT NULL AND {column} != '' GROUP BY key HAVING key IS NOT NULL")
+    yield from db.conn.execute(query, (merge, store))
 
 
 def customers_without_email(db: Database, store: str, *, merge_guests_by_email: bool = False) -> int:
     """Scorable customers none of whose orders carries an email (for reports; reads every order)."""
     merge = int(merge_guests_by_email)
-    row = db.conn.execute(
-        f"SELECT COUNT(*) FROM (SELECT {_KEY} AS key FROM orders WHERE store = ? GROUP BY key HAVING key IS NOT NULL "
-        "AND MAX(email IS NOT NULL AND trim(email) != '') = 0)", (merge, store)).fetchone()
-    return int(row[0])
+    has_email: dict[str, bool] = dict(db.conn.execute(
+        f"SELECT {_KEY} AS key, MAX(email IS NOT NULL AND trim(email) != '') FROM orders WHERE store = ? "
+        "GROUP BY key HAVING key IS NOT NULL", (merge, store)).fetchall())
+    table = snapshots.read_store(db, store)
+    if table is not None:
+        snapshot_keys = snapshots.customer_keys(table, merge_guests_by_email)
+        for key in pc.unique(snapshot_keys.filter(pc.is_valid(snapshot_keys))).to_pylist():
+            has_email.setdefault(key, False)
+        for key, _, _ in snapshots.newest_values(table, snapshot_keys, "email"):
+            has_email[key] = True
+    return sum(1 for flag in has_email.values() if not flag)

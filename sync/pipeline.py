@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from rfmsync.connectors.base import BackfillSource, PreviewingSink, SegmentAwareSink, Sink, Source
 from rfmsync.core.aggregate import OrderCounts, aggregate
-from rfmsync.core.batch import OrderBatch, factorize
+from rfmsync.core.batch import OrderBatch
 from rfmsync.core.clock import utc_now
 from rfmsync.core.diff import Change, ChangeKind, Record, diff, with_contacts
 from rfmsync.core.errors import AuthError, PermanentError, RfmsyncError, TransientError
@@ -204,9 +204,9 @@ def _in_store_currency(ledger: Ledger, store: StoreRuntime) -> OrderBatch:
     batch = ledger.batch
     if store.currency is None or not len(batch):
         return batch
-    names, index = factorize(ledger.currencies)
-    factor = np.asarray([1.0 if c in (store.currency, "XXX") else store.rates.get(c, np.nan) for c in names])
-    per_order = factor[index]
+    factor = np.asarray([1.0 if c in (store.currency, "XXX") else store.rates.get(c, np.nan)
+                         for c in ledger.currency_names])
+    per_order = factor[ledger.currency_codes]
     keep = ~np.isnan(per_order)
     if keep.all() and np.all(per_order == 1.0):
         return batch

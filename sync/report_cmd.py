@@ -14,12 +14,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 from rfmsync.core.aggregate import OrderCounts
 from rfmsync.core.errors import InputError
 from rfmsync.core.report_data import DataQuality, PreviousRun, ReportData, build_report
 from rfmsync.core.rfm import ScoredCustomers
 from rfmsync.core.scoring import BUILTIN_BANDS
 from rfmsync.sync.cli_help import CONFIG_HELP
+from rfmsync.sync.ledger import Ledger
 from rfmsync.sync.report_html import render
 from rfmsync.sync.report_png import write_pngs
 
@@ -91,7 +93,7 @@ def run_report(args: argparse.Namespace) -> int:
         previous = runs.load_snapshot(db, store.name)
         if previous is not None and previous.as_of >= as_of:  # today's run: compare with the one before
             previous = runs.load_snapshot(db, store.name, before_run=previous.run_id)
-        currency = store.currency or _most_common(summary.ledger.currencies)
+        currency = store.currency or _most_common(summary.ledger)
         rejected = _grouped((f"{origin}: {reason}", n)
                             for (origin, reason), n in sink_state.reject_reasons(db, store.name).items())
         quality = DataQuality(
@@ -117,9 +119,10 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _most_common(currencies: Iterable[str]) -> str | None:
-    counted = Counter(currencies).most_common(1)
-    return counted[0][0] if counted else None
+def _most_common(ledger: Ledger) -> str | None:
+    if not len(ledger.currency_codes):
+        return None
+    return ledger.currency_names[int(np.bincount(ledger.currency_codes).argmax())]
 
 
 class _Reject(Protocol):

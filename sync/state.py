@@ -68,6 +68,14 @@ MIGRATIONS: tuple[str, ...] = (
         store TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_utc REAL NOT NULL
     );
     """,
+    # Bulk sources' orders as compressed Arrow tables (sync/ledger_snapshots.py).
+    """
+    CREATE TABLE order_snapshots (
+        store TEXT NOT NULL, source TEXT NOT NULL, part INTEGER NOT NULL, orders INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (store, source, part)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -566,6 +566,13 @@ def count(state_file: Path, table: str, store: str = STORE) -> int:
     return int(query(state_file, f"SELECT COUNT(*) FROM {table} WHERE store = ?", (store,))[0][0])
 
 
+def ledger_orders(state_file: Path, store: str = STORE) -> int:
+    """Orders in the ledger, as rows and as bulk sources' snapshots."""
+    rows = count(state_file, "orders", store)
+    return rows + int(query(state_file, "SELECT COALESCE(SUM(orders), 0) FROM order_snapshots WHERE store = ?",
+                            (store,))[0][0])
+
+
 @dataclass(frozen=True)
 class LogLine:
     batch_id: str

@@ -94,7 +94,7 @@ def test_two_sync_processes_run_the_store_once(start: str, tmp_path: Path, procs
     assert kit.runs_of(state_file) == [(1, "sync", "ok", None)]
     assert kit.count(state_file, "leases") == 0
     assert kit.count(state_file, "outbox") == 0
-    assert kit.count(state_file, "orders") == 675
+    assert kit.ledger_orders(state_file) == 675
 
     # The receiver got every change exactly once, in order, signed with the secret from the environment.
     received = server.requests()
