@@ -1,114 +1,163 @@
-"""Sync run cost on a store with 1,000,000 orders in the state.
+"""Sync runs from a CSV export, beside the engine's in-memory scoring of the same orders.
 
-Times, in one process on one state:
-  1. the first run (every customer is new to the sink),
-  2. a run with no new orders (must push 0 changes),
-  3. a run after 1% of customers placed a new order (pushes what that changed).
-All runs score as of the same day, so recency alone moves nobody. The sink is the csv sink, so the
-numbers include writing the changes log and the audience files.
+    .venv/bin/python benchmarks/sync.py                      # 1M and 10M orders (10 customers each)
+    .venv/bin/python benchmarks/sync.py --sizes 200000       # quick
 
-    python benchmarks/sync.py [--orders 1000000] [--customers 100000]
+For each size, in a fresh state, each run as `rfmsync sync` in its own process (wall time and peak
+resident memory, VmHWM):
+  1. the first sync: every order new to the ledger, every customer new to the sink;
+  2. a sync with no new orders: the file is unchanged and must push 0 changes;
+  3. a sync after 1% of customers bought again: their orders are appended to the export, so the
+     file is read whole and merged again, and the changes it makes are pushed.
+The sink is the csv sink, so the times include the changes log and the audience files. The reference
+is engine (a) of benchmarks/engine.py on the same orders: aggregate + score + segment of in-memory
+arrays, best of 3, in this process. Goals (issue 9): the first sync of 1M orders in at most 10 s and
+1 GB; a no-change sync in at most 3x the in-memory scoring time; 10M orders complete.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
+import datagen  # run as a script: benchmarks/ is on sys.path
+import engine_steps
 import numpy as np
-from datagen import STATUSES, generate  # run as a script: benchmarks/ is on sys.path
-from rfmsync.connectors.base import OrderPage
-from rfmsync.connectors.csv_sink import CsvSink, CsvSinkConfig
-from rfmsync.core.models import Order
-from rfmsync.core.rfm import RfmSettings
-from rfmsync.sync.ledger import load_ledger
-from rfmsync.sync.pipeline import RunOptions, StoreRuntime, run_store
-from rfmsync.sync.state import Database
+from engine import best_of, table, timed_process
 
-NOW = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
-STORE = "bench"
-
-
-@dataclass
-class ListSource:
-    name: str = "shop"
-    orders: list[Order] = field(default_factory=list)
-
-    def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
-        for start in range(0, len(self.orders), 250):
-            yield OrderPage(self.orders[start:start + 250])
-
-
-def fill_ledger(db: Database, n_orders: int, n_customers: int) -> None:
-    """Bulk insert, as a backfill would leave the ledger (the source path is benchmarked elsewhere)."""
-    data = generate(n_orders, n_customers)
-    statuses = {0: "paid", 1: "cancelled", 2: "refunded", 3: "partially_refunded"}
-    assert len(STATUSES) == len(statuses)
-    rows = zip([STORE] * n_orders, ["shop"] * n_orders, (f"o{i}" for i in range(n_orders)),
-               (f"c{c}" for c in data.customer.tolist()), (f"c{c}@example.com" for c in data.customer.tolist()),
-               data.created.tolist(), data.created.tolist(), (data.cents * 100).tolist(), ["EUR"] * n_orders,
-               (statuses[s] for s in data.status.tolist()), strict=True)
-    with db.transaction() as conn:
-        conn.executemany("INSERT INTO orders (store, source, order_id, customer_key, email, created_utc, "
-                         "updated_utc, amount_units, currency, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+AS_OF = date(2026, 11, 1)  # the generated orders end the day before
+# The runs' clocks (rfmsync.core.clock reads RFMSYNC_NOW): pinned, minutes apart, so every run
+# scores as of the same day and recency alone moves nobody.
+CLOCKS = ("2026-11-01T03:00:00Z", "2026-11-01T03:05:00Z", "2026-11-01T03:10:00Z")
+GOAL_FIRST_SECONDS, GOAL_FIRST_MIB, GOAL_QUIET_RATIO = 10.0, 1024.0, 3.0
+CONFIG = f"""
+state_dir = "state"
+[stores.bench]
+currency = "EUR"
+timezone = "UTC"
+as_of = {AS_OF.isoformat()}
+[[stores.bench.sources]]
+type = "csv"
+path = "orders.csv"
+[[stores.bench.sinks]]
+type = "csv"
+dir = "out"
+"""
+_SENT = re.compile(r"sink csv: ([\d,]+) changes sent")
 
 
-def timed_run(db: Database, store: StoreRuntime, at: datetime) -> tuple[float, int, int]:
+@dataclass(frozen=True)
+class Run:
+    label: str
+    seconds: float
+    peak_mib: float
+    changes: int
+
+
+def append_new_orders(path: Path, orders: datagen.Orders, share: float) -> int:
+    """One more order, on the last day, for `share` of the customers: lines appended to the export."""
+    customers = int(orders.customer.max()) + 1
+    rng = np.random.default_rng(7)
+    buyers = rng.choice(customers, size=max(1, int(customers * share)), replace=False)
+    first_id = 100001 + len(orders.customer)
+    with open(path, "a", encoding="utf-8", newline="") as handle:
+        handle.writelines(f"{first_id + i},{c + 1},customer{c + 1}@example.com,2026-10-31T12:00:00Z,45.00,EUR,paid\n"
+                          for i, c in enumerate(buyers.tolist()))
+    return len(buyers)
+
+
+def sync(workdir: Path, label: str, clock: str) -> Run:
+    rfmsync = Path(sys.executable).parent / "rfmsync"
+    log = workdir / f"{label.split()[0]}.log"
+    seconds, peak = timed_process(["env", f"RFMSYNC_NOW={clock}", str(rfmsync), "sync", "--config",
+                                   str(workdir / "bench.toml")], log)
+    sent = _SENT.search(log.read_text())
+    if sent is None:
+        raise RuntimeError(f"{log}: no 'sink csv: N changes sent' line")
+    return Run(label, seconds, peak, int(sent.group(1).replace(",", "")))
+
+
+def quiet_in_process(workdir: Path, repeat: int = 3) -> float:
+    """A no-change sync through the CLI's main() in this process, best of `repeat`: what a daemon's
+    scheduled run costs, without the interpreter start and imports of a fresh process."""
+    from rfmsync.core import clock as rfmsync_clock
+    from rfmsync.sync.cli import main as rfmsync_main
+
+    best = float("inf")
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        for minute in range(15, 15 + repeat):
+            os.environ[rfmsync_clock.ENV_NOW] = f"2026-11-01T03:{minute}:00Z"
+            start = time.perf_counter()
+            code = rfmsync_main(["sync", "--config", str(workdir / "bench.toml")])
+            best = min(best, time.perf_counter() - start)
+            if code != 0:
+                raise RuntimeError(f"in-process sync exited with {code}")
+    return best
+
+
+def in_memory_scoring(orders: datagen.Orders) -> tuple[float, object]:
+    batch = engine_steps.build_batch(orders)  # the batch lives only here: freed before the syncs run
+    seconds, scored = best_of(3, lambda: engine_steps.run_rfmsync(batch, AS_OF))
+    return seconds, scored
+
+
+def one_size(n_orders: int, share: float, root: Path) -> tuple[float, list[Run], bool]:
+    workdir = root / f"{n_orders}"
+    workdir.mkdir()
+    (workdir / "bench.toml").write_text(CONFIG)
     start = time.perf_counter()
-    summary = run_store(db, store, RunOptions(now=at))
-    elapsed = time.perf_counter() - start
-    assert summary.outcome == "ok", summary.outcome
-    return elapsed, summary.customers_scored, summary.sinks[0].changes
+    orders = datagen.by_created(datagen.generate(n_orders, max(1, n_orders // 10)))
+    datagen.write_csv(orders, workdir / "orders.csv")
+    print(f"{n_orders:,} orders generated and written in {time.perf_counter() - start:.1f} s (not timed)", flush=True)
+    scoring, scored = in_memory_scoring(orders)
+    print(f"  in-memory scoring of {len(scored):,} customers: {scoring:.2f} s", flush=True)
+    runs = [sync(workdir, "first sync", CLOCKS[0]), sync(workdir, "no new orders", CLOCKS[1])]
+    buyers = append_new_orders(workdir / "orders.csv", orders, share)
+    runs.append(sync(workdir, f"{buyers:,} customers ({share:.0%}) bought again", CLOCKS[2]))
+    runs.append(Run("no new orders, in a running process", quiet_in_process(workdir), 0.0, 0))
+    for run in runs:
+        print(f"  {run.label}: {run.seconds:.2f} s, {run.peak_mib:,.0f} MiB, {run.changes:,} changes", flush=True)
+    # New orders move their buyers and, through the quantile bands, some neighbours: more than none.
+    sane = runs[1].changes == 0 and runs[0].changes == len(scored)  # type: ignore[arg-type] and runs[2].changes > 0
+    return scoring, runs, sane
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--orders", type=int, default=1_000_000)
-    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--sizes", default="1000000,10000000", help="orders per store, comma-separated")
     parser.add_argument("--changed-share", type=float, default=0.01)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows: list[tuple[str, ...]] = [("orders", "run", "time (s)", "x scoring", "peak memory", "changes pushed")]
+    goals: list[tuple[str, str, str]] = [("goal", "measured", "met")]
+    failed = False
     with tempfile.TemporaryDirectory(prefix="rfmsync-bench-") as tmp:
-        db = Database(Path(tmp) / "state")
-        start = time.perf_counter()
-        fill_ledger(db, args.orders, args.customers)
-        print(f"ledger filled with {args.orders:,} orders for {args.customers:,} customers in "
-              f"{time.perf_counter() - start:.1f} s (not part of any run)")
-        sink = CsvSink(CsvSinkConfig(type="csv", dir=Path(tmp) / "out"), Path(tmp))
-        source = ListSource()
-        store = StoreRuntime(name=STORE, tz_name="UTC", settings=RfmSettings(scheme="classic"), sources=[source],
-                             sinks=[sink])
-        start = time.perf_counter()
-        load_ledger(db, STORE)
-        load_seconds = time.perf_counter() - start
-
-        first = timed_run(db, store, NOW)
-        quiet = timed_run(db, store, NOW + timedelta(minutes=5))
-        rng = np.random.default_rng(7)
-        movers = rng.choice(args.customers, size=int(args.customers * args.changed_share), replace=False)
-        at = NOW + timedelta(minutes=10)
-        source.orders = [Order(source="shop", order_id=f"new{i}", customer_key=f"c{c}", created_at=at - timedelta(
-            minutes=1), updated_at=at - timedelta(minutes=1), amount=Decimal("45.00"), currency="EUR")
-            for i, c in enumerate(movers.tolist())]
-        changed = timed_run(db, store, at)
-        db.close()
-
-    print(f"\nsync runs on a {args.orders:,}-order store ({first[1]:,} customers scored; loading the ledger "
-          f"alone takes {load_seconds:.2f} s)\n")
-    print(f"{'run':<48} {'time (s)':>9} {'changes pushed':>15}")
-    print(f"{'-' * 48} {'-' * 9} {'-' * 15}")
-    print(f"{'first run (every customer new to the sink)':<48} {first[0]:>9.2f} {first[2]:>15,}")
-    print(f"{'no new orders':<48} {quiet[0]:>9.2f} {quiet[2]:>15,}")
-    label = f"{len(movers):,} customers ({args.changed_share:.0%}) with a new order"
-    print(f"{label:<48} {changed[0]:>9.2f} {changed[2]:>15,}")
-    if quiet[2] != 0:
-        print("FAILED: a run with no new orders pushed changes", file=sys.stderr)
+        for n in sizes:
+            scoring, runs, sane = one_size(n, args.changed_share, Path(tmp))
+            failed |= not sane
+            rows.append((f"{n:,}", "in-memory scoring (engine a)", f"{scoring:.2f}", "1.0", "", ""))
+            rows.extend((f"{n:,}", r.label, f"{r.seconds:.2f}", f"{r.seconds / scoring:.1f}",
+                         f"{r.peak_mib:,.0f} MiB" if r.peak_mib else "", f"{r.changes:,}") for r in runs)
+            first, quiet = runs[0], runs[1]
+            if n == 1_000_000:
+                ok = first.seconds <= GOAL_FIRST_SECONDS and first.peak_mib <= GOAL_FIRST_MIB
+                goals.append(("first sync of 1M <= 10 s, <= 1 GB", f"{first.seconds:.1f} s, {first.peak_mib:,.0f} MiB",
+                              "MET" if ok else "NOT MET"))
+            for how, run in (("", quiet), (" (in a running process)", runs[3])):
+                ratio = run.seconds / scoring
+                goals.append((f"no-change sync of {n:,}{how} <= {GOAL_QUIET_RATIO:g}x scoring", f"{ratio:.1f}x",
+                              "MET" if ratio <= GOAL_QUIET_RATIO else "NOT MET"))
+    print(f"\nrfmsync sync benchmark, CSV source and csv sink, as of {AS_OF}\n\n{table(rows)}\n\n{table(goals)}\n")
+    if failed:
+        print("FAILED: a run pushed an unexpected number of changes (see the table)", file=sys.stderr)
         return 1
     return 0
 

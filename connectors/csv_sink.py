@@ -81,9 +81,9 @@ class CsvSink(ConfiguredSink):
             if handle.tell() == 0:
                 csv.writer(handle, lineterminator="\n").writerow(header)
             writer = csv.writer(handle, lineterminator="\n")
-            for c in changes:
-                writer.writerow([batch_id, c.customer_key, c.kind.value, c.old_segment or "", c.new_segment or "",
-                                 *(c.fields.get(f, "") for f in self.fields)])
+            fields = self.fields
+            writer.writerows([batch_id, c.customer_key, c.kind.value, c.old_segment or "", c.new_segment or "",
+                              *[c.fields.get(f, "") for f in fields]] for c in changes)
             handle.flush()
             os.fsync(handle.fileno())
 
@@ -95,12 +95,13 @@ class CsvSink(ConfiguredSink):
                 touched[segment] = _read_audience(self._audience_path(segment))
             return touched[segment]
 
+        fields = self.fields
         for c in changes:
             if c.old_segment and c.kind in (ChangeKind.MOVED, ChangeKind.LEFT):
                 members(c.old_segment).pop(c.customer_key, None)
             if c.new_segment and c.kind is not ChangeKind.LEFT:
-                members(c.new_segment)[c.customer_key] = [c.email or "", c.phone or "",
-                                                          *(c.fields.get(f, "") for f in self.fields)]
+                get = c.fields.get
+                members(c.new_segment)[c.customer_key] = [c.email or "", c.phone or "", *[get(f, "") for f in fields]]
         for segment, rows in touched.items():
             _write_atomically(self._audience_path(segment), ["customer_key", "email", "phone", *self.fields],
                               [[key, *rows[key]] for key in sorted(rows)])

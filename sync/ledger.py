@@ -159,6 +159,8 @@ def contacts_for(db: Database, store: str, keys: Sequence[str], *, merge_guests_
     Only the customers a sink is about to be sent are looked up, through the indexes on customer id
     and guest email, so a run with few changes reads few rows; snapshots are filtered in Arrow.
     """
+    if not keys:
+        return {}
     merge = int(merge_guests_by_email)
     newest: dict[str, list[tuple[str, int] | None]] = {}
     bulk = len(keys) > BULK_CONTACTS
@@ -175,7 +177,11 @@ def contacts_for(db: Database, store: str, keys: Sequence[str], *, merge_guests_
             wanted = pc.fill_null(pc.is_in(snapshot_keys, value_set=pa.array(list(keys), type=pa.string())), False)
             table, snapshot_keys = table.filter(wanted), snapshot_keys.filter(wanted)
         for column, slot in (("email", 0), ("phone", 1)):
-            for key, value, updated in snapshots.newest_values(table, snapshot_keys, column):
+            found = snapshots.newest_values(table, snapshot_keys, column)
+            if not newest and slot == 0:  # no rows: nothing to compare with (a store fed by files only)
+                newest = {key: [(value, updated), None] for key, value, updated in found}
+                continue
+            for key, value, updated in found:
                 _keep_newer(newest, key, slot, value, updated)
     return {key: (pair[0][0] if pair[0] else None, pair[1][0] if pair[1] else None) for key, pair in newest.items()}
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import zipfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -74,11 +75,20 @@ class Snapshot:
     monetary: NDArray[np.float64]
 
 
+def _save_arrays(buffer: io.BytesIO, **arrays: NDArray[Any]) -> None:
+    """np.savez_compressed at deflate level 1: the same .npz that np.load reads, in a quarter of the
+    time (level 6 took 0.28 s of a 1.5 s no-change run on 100,000 customers) for a few % more bytes."""
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
 def save_snapshot(db: Database, store: str, run_id: int, as_of: date, scored: ScoredCustomers) -> None:
     m = scored.metrics
     keys = [m.customer_ids[i] for i in m.customer_index.tolist()]
     buffer = io.BytesIO()
-    np.savez_compressed(
+    _save_arrays(
         buffer,
         keys=np.frombuffer("\x1f".join(keys).encode(), dtype=np.uint8),
         names=np.frombuffer(json.dumps(list(scored.segment_names)).encode(), dtype=np.uint8),

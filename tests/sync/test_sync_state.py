@@ -66,3 +66,23 @@ def test_snapshot_round_trip_and_retention(tmp_path: Path, monkeypatch: pytest.M
     previous = runs.load_snapshot(db, "shop", before_run=3)
     assert previous is not None and previous.run_id == 2
     assert runs.load_snapshot(db, "shop", before_run=2) is None  # run 1 was pruned
+
+
+def test_outbox_batches_read_back_as_written_in_both_payload_forms(tmp_path: Path) -> None:
+    from rfmsync.core.diff import Change, ChangeKind
+    from rfmsync.sync import sink_state
+
+    db = Database(tmp_path)
+    changes = [Change("ann", ChangeKind.MOVED, "Lost", "Champions", {"segment": "Champions", "rfm_cell": "555"},
+                      "ann@x.test", None),
+               Change("bob", ChangeKind.LEFT, "At Risk", None, {}, None, "+4930123"),
+               Change("cyd", ChangeKind.ENTERED, None, 'Ünï "q"', {"rfm_cell": "111", "segment": 'Ünï "q"'})]
+    sink_state.put_outbox(db, "s", "k", "s:k:1:0", 1, 0, changes)
+    # An rfmsync before the compact form wrote one object per change; such a batch is still resent.
+    db.conn.execute("INSERT INTO outbox (store, sink, batch_id, run_id, seq, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                    ("s", "k", "s:k:1:1", 1, 1, '[{"customer_key":"dan","kind":"updated","old_segment":"Lost",'
+                     '"new_segment":"Lost","fields":{"segment":"Lost"},"email":null,"phone":null}]'))
+    pending = sink_state.pending_batches(db, "s", "k")
+    assert [(b.batch_id, b.changes) for b in pending] == [
+        ("s:k:1:0", changes),
+        ("s:k:1:1", [Change("dan", ChangeKind.UPDATED, "Lost", "Lost", {"segment": "Lost"})])]
