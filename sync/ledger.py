@@ -228,6 +228,8 @@ def customers_without_email(db: Database, store: str, *, merge_guests_by_email: 
         snapshot_keys = snapshots.customer_keys(table, merge_guests_by_email)
         for key in pc.unique(snapshot_keys.filter(pc.is_valid(snapshot_keys))).to_pylist():
             has_email.setdefault(key, False)
-        for key, _, _ in snapshots.newest_values(table, snapshot_keys, "email"):
+        # As the SQL above: an email of only spaces is no email.
+        present = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim(table["email"], characters=" ")), 0), False)
+        for key in pc.unique(snapshot_keys.filter(pc.and_(present, pc.is_valid(snapshot_keys)))).to_pylist():
             has_email[key] = True
     return sum(1 for flag in has_email.values() if not flag)

@@ -39,7 +39,7 @@ def guest(order_id: str, days_ago: int, amount: str, email: str | None) -> Order
 
 
 # Two writes, an hour apart: ann's email changes, a guest appears under two spellings of one address.
-FIRST = [order("o1", "ann", 9, "10.00", email="old@ann.test"), order("o2", "bob", 5, "20.00"),
+FIRST = [order("o1", "ann", 9, "10.00", email="old@ann.test"), order("o2", "bob", 5, "20.00", email="  "),
          guest("g1", 4, "30.00", " Guest@Mail.test"), guest("g3", 2, "5.00", None),
          order("o4", "cyd", 3, "7.50", status=OrderStatus.CANCELLED, email="cyd@x.test")]
 SECOND = [order("o3", "ann", 3, "10.00", email="new@ann.test"), guest("g2", 2, "40.00", "guest@mail.test")]
