@@ -26,9 +26,9 @@ from zoneinfo import ZoneInfo
 
 import datagen
 import numpy as np
-from rfmsync.connectors.csv_orders import read_orders_file
-from rfmsync.connectors.order_lines import OrdersRead
-from rfmsync.connectors.read_options import ReadOptions
+from rfmsync.connectors.orderfiles.lines import OrdersRead
+from rfmsync.connectors.orderfiles.options import ReadOptions
+from rfmsync.connectors.orderfiles.orders import read_orders_file
 
 
 def best_of(repeat: int, func: Callable[[], Any]) -> tuple[float, Any]:

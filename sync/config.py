@@ -17,11 +17,11 @@ from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from rfmsync.connectors.csv_sink import CsvSinkConfig
-from rfmsync.connectors.csv_source import CsvSourceConfig
-from rfmsync.connectors.mailchimp import MailchimpSinkConfig
-from rfmsync.connectors.shopify import ShopifySourceConfig
-from rfmsync.connectors.webhook import WebhookSinkConfig
+from rfmsync.connectors.csv.sink import CsvSinkConfig
+from rfmsync.connectors.csv.source import CsvSourceConfig
+from rfmsync.connectors.mailchimp.sink import MailchimpSinkConfig
+from rfmsync.connectors.shopify.source import ShopifySourceConfig
+from rfmsync.connectors.webhook.sink import WebhookSinkConfig
 from rfmsync.core.custom import CustomScheme, check_scheme, scheme_from_toml
 from rfmsync.core.errors import ConfigError, SchemeError
 from rfmsync.core.models import MAX_RATE

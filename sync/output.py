@@ -14,7 +14,7 @@ from typing import IO
 
 import numpy as np
 from numpy.typing import NDArray
-from rfmsync.connectors._csvfile import Reject
+from rfmsync.connectors.orderfiles.csvfile import Reject
 from rfmsync.core.errors import InputError
 from rfmsync.core.rfm import ScoredCustomers
 from rfmsync.sync.records import field_columns

@@ -6,11 +6,11 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from rfmsync.connectors.base import Source
-from rfmsync.connectors.csv_sink import CsvSink, CsvSinkConfig
-from rfmsync.connectors.csv_source import CsvSource, CsvSourceConfig
-from rfmsync.connectors.mailchimp import MailchimpSink, MailchimpSinkConfig
-from rfmsync.connectors.shopify import ShopifySource, ShopifySourceConfig
-from rfmsync.connectors.webhook import WebhookSink, WebhookSinkConfig
+from rfmsync.connectors.csv.sink import CsvSink, CsvSinkConfig
+from rfmsync.connectors.csv.source import CsvSource, CsvSourceConfig
+from rfmsync.connectors.mailchimp.sink import MailchimpSink, MailchimpSinkConfig
+from rfmsync.connectors.shopify.source import ShopifySource, ShopifySourceConfig
+from rfmsync.connectors.webhook.sink import WebhookSink, WebhookSinkConfig
 from rfmsync.core.errors import ConfigError
 from rfmsync.sync.config import Config, SinkConfig, SourceConfig, StoreConfig, rfm_settings
 from rfmsync.sync.pipeline import SinkWithFields, StoreRuntime

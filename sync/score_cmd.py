@@ -12,8 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-from rfmsync.connectors.csv_orders import parse_column_map, read_orders_file, read_summary_file
-from rfmsync.connectors.read_options import ReadOptions
+from rfmsync.connectors.orderfiles.options import ReadOptions
+from rfmsync.connectors.orderfiles.orders import parse_column_map, read_orders_file, read_summary_file
 from rfmsync.core.aggregate import OrderCounts, aggregate
 from rfmsync.core.clock import utc_now
 from rfmsync.core.custom import check_scheme, scheme_from_toml

@@ -10,8 +10,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from rfmsync.connectors.csv_orders import read_orders_file
-from rfmsync.connectors.read_options import ReadOptions
+from rfmsync.connectors.orderfiles.options import ReadOptions
+from rfmsync.connectors.orderfiles.orders import read_orders_file
 from rfmsync.core.errors import InputError
 from testkit import SHARED_DATA, Cli, read_rows
 
@@ -108,7 +108,7 @@ def test_whitespace_aligned_columns_of_cdnow(tmp_path: Path) -> None:
     text = " customer_id  date number_of_cds  dollar_value\n 00001 19970101  1   11.77\n 00002 19970112  5   77.00\n"
     path = tmp_path / "cdnow.txt"
     path.write_text(text)
-    from rfmsync.connectors.csv_orders import parse_column_map
+    from rfmsync.connectors.orderfiles.orders import parse_column_map
     read_result = read_orders_file(path, parse_column_map("customer=customer_id,date=date,amount=dollar_value"),
                                    ReadOptions(tz=UTC))
     assert read_result.batch.customer_ids == ["00001", "00002"]

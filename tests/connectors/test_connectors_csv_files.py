@@ -8,8 +8,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from rfmsync.connectors.csv_sink import CsvSink, CsvSinkConfig
-from rfmsync.connectors.csv_source import CsvSource, CsvSourceConfig
+from rfmsync.connectors.csv.sink import CsvSink, CsvSinkConfig
+from rfmsync.connectors.csv.source import CsvSource, CsvSourceConfig
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import ConfigError
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 import responses
 from responses import matchers
-from rfmsync.connectors._http import HttpClient, RetryPolicy, parse_retry_after, redact_url
+from rfmsync.connectors.http_client import HttpClient, RetryPolicy, parse_retry_after, redact_url
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
 
 BASE = "https://api.example.test/v1"

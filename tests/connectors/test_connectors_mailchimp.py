@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from fake_mailchimp import FakeMailchimp
-from rfmsync.connectors._http import RetryPolicy
-from rfmsync.connectors.mailchimp import MailchimpSink, MailchimpSinkConfig, subscriber_hash
+from rfmsync.connectors.http_client import RetryPolicy
+from rfmsync.connectors.mailchimp.sink import MailchimpSink, MailchimpSinkConfig, subscriber_hash
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import AuthError
 

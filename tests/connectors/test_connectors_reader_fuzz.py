@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rfmsync.connectors.csv_orders import read_orders_file
-from rfmsync.connectors.read_options import ReadOptions
+from rfmsync.connectors.orderfiles.options import ReadOptions
+from rfmsync.connectors.orderfiles.orders import read_orders_file
 from rfmsync.core.errors import InputError
 
 CELLS = st.one_of(

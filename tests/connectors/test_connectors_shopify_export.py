@@ -20,8 +20,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from rfmsync.connectors.csv_orders import read_orders_file
-from rfmsync.connectors.read_options import ReadOptions
+from rfmsync.connectors.orderfiles.options import ReadOptions
+from rfmsync.connectors.orderfiles.orders import read_orders_file
 from testkit import FIXTURES, Cli, read_rows
 
 EXPORT = FIXTURES / "shopify_orders_export.csv"

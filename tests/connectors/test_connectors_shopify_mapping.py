@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from rfmsync.connectors.base import RejectedRecord
-from rfmsync.connectors.shopify import ShopifySourceConfig, time_filter
+from rfmsync.connectors.shopify.source import ShopifySourceConfig, time_filter
 from rfmsync.core.models import Order, OrderStatus
 
 
@@ -24,7 +24,7 @@ def node(**overrides: Any) -> dict[str, Any]:
 
 
 def mapped(**overrides: Any) -> Order:
-    from rfmsync.connectors._shopify_mapping import order_from_node
+    from rfmsync.connectors.shopify.mapping import order_from_node
 
     result = order_from_node(node(**overrides), "shopify:acme")
     assert isinstance(result, Order), result
@@ -77,7 +77,7 @@ def test_multi_currency_uses_shop_money() -> None:
 
 
 def test_malformed_nodes_are_rejected_with_reason() -> None:
-    from rfmsync.connectors._shopify_mapping import order_from_node
+    from rfmsync.connectors.shopify.mapping import order_from_node
 
     missing = order_from_node(node(currentTotalPriceSet=None), "s")
     assert isinstance(missing, RejectedRecord) and missing.position == "order 5001"

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import responses
 from pydantic import ValidationError
-from rfmsync.connectors._http import RetryPolicy
 from rfmsync.connectors.base import Sink
-from rfmsync.connectors.webhook import (
+from rfmsync.connectors.http_client import RetryPolicy
+from rfmsync.connectors.webhook.sink import (
     BATCH_ID_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

@@ -39,8 +39,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rfmsync.connectors.base import OrderPage, PushResult, RejectedRecord
-from rfmsync.connectors.csv_sink import CsvSink, CsvSinkConfig
-from rfmsync.connectors.webhook import BATCH_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from rfmsync.connectors.csv.sink import CsvSink, CsvSinkConfig
+from rfmsync.connectors.webhook.sink import BATCH_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from rfmsync.core.diff import Change
 from rfmsync.core.models import Order, OrderStatus
 from rfmsync.core.rfm import RfmSettings

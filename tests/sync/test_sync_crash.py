@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import synckit as kit
-from rfmsync.connectors.csv_sink import slug
+from rfmsync.connectors.csv.sink import slug
 from synckit import SINKS, SOURCE, STORE, World
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import synckit as kit
 from apscheduler.triggers.cron import CronTrigger
-from rfmsync.connectors.csv_sink import slug
+from rfmsync.connectors.csv.sink import slug
 from rfmsync.sync import daemon, registry
 from rfmsync.sync.config import load_config, parse_config
 from rfmsync.sync.run_cmds import EXIT_INTERRUPTED

@@ -190,7 +190,7 @@ def test_leftover_temp_files_of_a_killed_csv_sink_are_removed(cli: Cli, workdir:
 
 def test_a_sink_that_breaks_unexpectedly_fails_alone_and_other_stores_run(cli: Cli, workdir: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from rfmsync.connectors.csv_sink import CsvSink
+    from rfmsync.connectors.csv.sink import CsvSink
 
     real_push = CsvSink.push
 

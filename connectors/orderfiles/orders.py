@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from rfmsync.connectors._cells import NOT_A_NUMBER, OUT_OF_RANGE, amounts_of, dates_of, out_of_range
-from rfmsync.connectors._columns import WORKERS, TextColumn
-from rfmsync.connectors._csvfile import Reject, RejectCollector, TableLike, load_table
-from rfmsync.connectors._textparse import ISO_HINT, to_money_units
-from rfmsync.connectors.order_lines import (
+from rfmsync.connectors.orderfiles.cells import NOT_A_NUMBER, OUT_OF_RANGE, amounts_of, dates_of, out_of_range
+from rfmsync.connectors.orderfiles.columns import WORKERS, TextColumn
+from rfmsync.connectors.orderfiles.csvfile import Reject, RejectCollector, TableLike, load_table
+from rfmsync.connectors.orderfiles.lines import (
     OrdersRead,
     ParsedRows,
     apply_currency,
@@ -26,8 +25,9 @@ from rfmsync.connectors.order_lines import (
     last_emails,
     status_codes,
 )
-from rfmsync.connectors.read_options import ReadOptions
-from rfmsync.connectors.shopify_export import is_shopify_export, read_shopify_export
+from rfmsync.connectors.orderfiles.options import ReadOptions
+from rfmsync.connectors.orderfiles.shopify_export import is_shopify_export, read_shopify_export
+from rfmsync.connectors.orderfiles.textparse import ISO_HINT, to_money_units
 from rfmsync.core.aggregate import CustomerMetrics, metrics_from_summary
 from rfmsync.core.errors import InputError
 from rfmsync.core.timezones import local_days

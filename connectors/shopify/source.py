@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from rfmsync.connectors._http import HttpClient, RetryPolicy
-from rfmsync.connectors._shopify_bulk import BulkBackfill
-from rfmsync.connectors._shopify_graphql import ShopifyGraphQL, TokenSource
-from rfmsync.connectors._shopify_mapping import ORDER_FIELDS, order_from_node
 from rfmsync.connectors.base import OrderPage, RejectedRecord
+from rfmsync.connectors.http_client import HttpClient, RetryPolicy
+from rfmsync.connectors.shopify.bulk import BulkBackfill
+from rfmsync.connectors.shopify.graphql import ShopifyGraphQL, TokenSource
+from rfmsync.connectors.shopify.mapping import ORDER_FIELDS, order_from_node
 from rfmsync.core.models import Order
 from rfmsync.core.stopping import pause
 

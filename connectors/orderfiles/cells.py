@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from rfmsync.connectors._csvfile import TableLike
-from rfmsync.connectors._textparse import MAX_AMOUNT, AmbiguousColumn
-from rfmsync.connectors.read_options import ReadOptions
+from rfmsync.connectors.orderfiles.csvfile import TableLike
+from rfmsync.connectors.orderfiles.options import ReadOptions
+from rfmsync.connectors.orderfiles.textparse import MAX_AMOUNT, AmbiguousColumn
 from rfmsync.core.errors import InputError
 
 NOT_A_NUMBER = "amount is not a number (nor in the column's decimal format, see --decimal)"

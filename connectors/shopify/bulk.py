@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
-from rfmsync.connectors._http import HttpClient
-from rfmsync.connectors._shopify_graphql import ShopifyGraphQL
-from rfmsync.connectors._shopify_mapping import ORDER_FIELDS
+from rfmsync.connectors.http_client import HttpClient
+from rfmsync.connectors.shopify.graphql import ShopifyGraphQL
+from rfmsync.connectors.shopify.mapping import ORDER_FIELDS
 from rfmsync.core.errors import PermanentError, TransientError
 from rfmsync.core.stopping import pause
 

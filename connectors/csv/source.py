@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from rfmsync.connectors.base import OrderColumns, OrderPage, RejectedRecord
-from rfmsync.connectors.csv_orders import ColumnMap, parse_column_map, read_orders_file
-from rfmsync.connectors.read_options import ReadOptions
+from rfmsync.connectors.orderfiles.options import ReadOptions
+from rfmsync.connectors.orderfiles.orders import ColumnMap, parse_column_map, read_orders_file
 from rfmsync.core.clock import utc_now
 from rfmsync.core.errors import ConfigError
 
-log = logging.getLogger("rfmsync.csv_source")
+log = logging.getLogger("rfmsync.connectors.csv")
 
 
 class CsvSourceConfig(BaseModel):

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import requests
 import shopify
 from pydantic import SecretStr
-from rfmsync.connectors._http import HttpClient
+from rfmsync.connectors.http_client import HttpClient
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
 from rfmsync.core.stopping import pause
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from rfmsync.connectors._cells import OUT_OF_RANGE, amounts_of, dates_of, out_of_range
-from rfmsync.connectors._columns import ArrowColumn
-from rfmsync.connectors._csvfile import RejectCollector, TableLike
-from rfmsync.connectors._textparse import to_money_units
-from rfmsync.connectors.order_lines import OrdersRead, ParsedRows, apply_currency, group_orders
-from rfmsync.connectors.read_options import ReadOptions
+from rfmsync.connectors.orderfiles.cells import OUT_OF_RANGE, amounts_of, dates_of, out_of_range
+from rfmsync.connectors.orderfiles.columns import ArrowColumn
+from rfmsync.connectors.orderfiles.csvfile import RejectCollector, TableLike
+from rfmsync.connectors.orderfiles.lines import OrdersRead, ParsedRows, apply_currency, group_orders
+from rfmsync.connectors.orderfiles.options import ReadOptions
+from rfmsync.connectors.orderfiles.textparse import to_money_units
 from rfmsync.core.models import STATUS_CODES, OrderStatus, normalize_email
 
 # Columns whose presence identifies the export; all are in every admin export since at least 2019.

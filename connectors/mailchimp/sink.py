@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from rfmsync.connectors._http import HttpClient, RetryPolicy
-from rfmsync.connectors._mailchimp_api import MailchimpApi, data_centre, problem
 from rfmsync.connectors.base import PUSHABLE_FIELDS, ConfiguredSink, PushResult
+from rfmsync.connectors.http_client import HttpClient, RetryPolicy
+from rfmsync.connectors.mailchimp.api import MailchimpApi, data_centre, problem
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import PermanentError, TransientError
 from rfmsync.core.schemes import BUILTIN_SCHEMES

@@ -17,7 +17,7 @@ from typing import Any
 import mailchimp_marketing
 import requests
 from mailchimp_marketing.api_client import ApiClientError
-from rfmsync.connectors._http import RETRY_STATUSES, RetryPolicy
+from rfmsync.connectors.http_client import RETRY_STATUSES, RetryPolicy
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
 
 log = logging.getLogger("rfmsync.connectors.mailchimp")

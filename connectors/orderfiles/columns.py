@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
-from rfmsync.connectors._textparse import blank_mask, parse_numbers, parse_timestamps
+from rfmsync.connectors.orderfiles.textparse import blank_mask, parse_numbers, parse_timestamps
 
 Codes = NDArray[np.int64]
 

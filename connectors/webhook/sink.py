@@ -61,8 +61,8 @@ from urllib.parse import urlsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from rfmsync.connectors._http import HttpClient, RetryPolicy, describe_status, redact_url
 from rfmsync.connectors.base import DEFAULT_FIELDS, ConfiguredSink, PushResult, check_fields
+from rfmsync.connectors.http_client import HttpClient, RetryPolicy, describe_status, redact_url
 from rfmsync.core.diff import Change
 from rfmsync.core.errors import PermanentError
 

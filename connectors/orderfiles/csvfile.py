@@ -21,9 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from numpy.typing import NDArray
-from rfmsync.connectors._columns import ArrowColumn, TextColumn
-from rfmsync.connectors._decode import Decoded, decode, read_bytes
-from rfmsync.connectors._textparse import ISO_HINT, to_money_units
+from rfmsync.connectors.orderfiles.columns import ArrowColumn, TextColumn
+from rfmsync.connectors.orderfiles.decode import Decoded, decode, read_bytes
+from rfmsync.connectors.orderfiles.textparse import ISO_HINT, to_money_units
 from rfmsync.core.errors import InputError
 
 __all__ = ["ISO_HINT", "ArrowTable", "Reject", "RejectCollector", "TableLike", "load_table", "to_money_units"]

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from rfmsync.connectors._columns import Codes, TextColumn, factorize_keys, factorize_rows
-from rfmsync.connectors._csvfile import Reject, RejectCollector
+from rfmsync.connectors.orderfiles.columns import Codes, TextColumn, factorize_keys, factorize_rows
+from rfmsync.connectors.orderfiles.csvfile import Reject, RejectCollector
 from rfmsync.core.batch import OrderBatch
 from rfmsync.core.models import STATUS_CODES, OrderStatus
 
