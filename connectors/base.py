@@ -11,13 +11,51 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rfmsync.core.batch import MONEY_SCALE
 from rfmsync.core.diff import Change
+from rfmsync.core.fields import DEFAULT_FIELDS, check_fields
 from rfmsync.core.models import STATUS_CODES, Order
+
+
+class ConnectorConfig(BaseModel):
+    """What every `[[stores.X.sources]]` / `[[stores.X.sinks]]` table has; a connector's config
+    model subclasses SourceConfig or SinkConfig and narrows `type` to its `Literal` name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    # Unique within the store among its sources (or sinks); default: the type.
+    name: str | None = None
+
+
+class SourceConfig(ConnectorConfig):
+    # Re-read window for late writes (minutes); default: the store's lookback_minutes. A source
+    # that always reads everything (a file) ignores it.
+    lookback_minutes: int | None = Field(default=None, ge=0)
+
+
+class SinkConfig(ConnectorConfig):
+    batch_size: int = Field(default=500, ge=1)
+
+    def exclusive_paths(self) -> dict[str, Path]:
+        """Config key -> a path no other sink may share (two sinks writing one folder would overwrite
+        each other's files without a word); relative paths are resolved against the config's folder."""
+        return {}
+
+
+class FieldsSinkConfig(SinkConfig):
+    """A sink whose config lists the pushed fields (core/fields.py)."""
+
+    # Pushed with every customer; a change in any of them is pushed. recency_days changes daily.
+    fields: list[str] = Field(default_factory=lambda: list(DEFAULT_FIELDS))
+
+    _fields = field_validator("fields")(check_fields)
 
 
 @dataclass(frozen=True)
@@ -85,6 +123,10 @@ class Source(Protocol):
         """Orders created or updated in [since, until); since None means the whole history."""
         ...
 
+    def close(self) -> None:
+        """Releases connections and files; the run loop calls it once the run is over, even after an error."""
+        ...
+
 
 @runtime_checkable
 class BackfillSource(Source, Protocol):
@@ -105,11 +147,19 @@ class PushResult:
 
 
 class Sink(Protocol):
+    """Everything the run loop uses of a sink. `ConfiguredSink` gives `name`, `batch_size`, `fields`
+    and `close` from the config; a sink writes `push`."""
+
     @property
     def name(self) -> str: ...
 
     @property
     def batch_size(self) -> int: ...
+
+    @property
+    def fields(self) -> list[str]:
+        """The pushed fields (core/fields.py), "segment" first; a change in any of them is pushed."""
+        ...
 
     def push(self, batch_id: str, changes: Sequence[Change]) -> PushResult:
         """Sends one batch. Must be an idempotent upsert: a replay with the same batch_id after a
@@ -117,24 +167,9 @@ class Sink(Protocol):
         AuthError or PermanentError to stop this sink for the run."""
         ...
 
-
-# What a sink can be sent per customer (sync/records.py builds each); the first pushed field is
-# always "segment".
-PUSHABLE_FIELDS = ("segment", "rfm_cell", "rfm_score", "r_score", "f_score", "m_score", "recency_days",
-                   "frequency", "monetary", "micro_segment")
-DEFAULT_FIELDS = ("segment", "rfm_cell")
-
-
-def check_fields(fields: list[str]) -> list[str]:
-    """Validator for a sink config's `fields`."""
-    if not fields or fields[0] != "segment":
-        raise ValueError("the first pushed field must be 'segment'")
-    unknown = [f for f in fields if f not in PUSHABLE_FIELDS]
-    if unknown:
-        raise ValueError(f"unknown field {unknown[0]!r}; fields are {', '.join(PUSHABLE_FIELDS)}")
-    if len(set(fields)) != len(fields):
-        raise ValueError("pushed fields must not repeat")
-    return fields
+    def close(self) -> None:
+        """Releases connections; the run loop calls it once the run is over, even after an error."""
+        ...
 
 
 @runtime_checkable
@@ -179,3 +214,12 @@ class ConfiguredSink:
     @property
     def fields(self) -> list[str]:
         return list(self.config.fields)
+
+    def close(self) -> None:
+        """Nothing to release; a sink holding an HTTP session closes it."""
+
+    def __enter__(self) -> ConfiguredSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,27 +1,36 @@
 """The TOML config: one file, many stores. Errors name the exact path (`stores.acme.rfm.levels`).
 
 Secrets are written as `${ENV_VAR}` and resolved at load; a missing variable is an error naming
-the path and the variable, never a value. Adding a connector: its config model in its module and
-one entry in SourceConfig or SinkConfig below.
+the path and the variable, never a value. The `sources` and `sinks` tables are validated by the
+config models of the registered connectors (connectors/discovery.py): the models below are typed
+against the base classes, and `parse_config` validates with subclasses whose lists are the
+discriminated unions of what is installed.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import tomllib
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from rfmsync.connectors.csv.sink import CsvSinkConfig
-from rfmsync.connectors.csv.source import CsvSourceConfig
-from rfmsync.connectors.mailchimp.sink import MailchimpSinkConfig
-from rfmsync.connectors.shopify.source import ShopifySourceConfig
-from rfmsync.connectors.webhook.sink import WebhookSinkConfig
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from rfmsync.connectors.base import SinkConfig, SourceConfig
+from rfmsync.connectors.discovery import Registry, default_registry
 from rfmsync.core.custom import CustomScheme, check_scheme, scheme_from_toml
 from rfmsync.core.errors import ConfigError, SchemeError
 from rfmsync.core.models import MAX_RATE
@@ -79,8 +88,6 @@ class RfmConfig(_Strict):
         return value
 
 
-SourceConfig = Annotated[CsvSourceConfig | ShopifySourceConfig, Field(discriminator="type")]
-SinkConfig = Annotated[CsvSinkConfig | WebhookSinkConfig | MailchimpSinkConfig, Field(discriminator="type")]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
@@ -163,6 +170,8 @@ class Config(_Strict):
     stores: dict[str, StoreConfig] = Field(min_length=1)
     # Set by load_config: the folder relative paths in the config are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
+    # The connectors the config was validated against; sync/registry.py builds from the same.
+    _registry: Registry | None = PrivateAttr(default=None)
 
     @field_validator("stores")
     @classmethod
@@ -171,6 +180,10 @@ class Config(_Strict):
             if not re.match(NAME_PATTERN, name):
                 raise ValueError(f"store name {name!r} may hold only letters, digits, _ . -")
         return value
+
+    @property
+    def registry(self) -> Registry:
+        return self._registry or default_registry()
 
     @property
     def state_path(self) -> Path:
@@ -203,13 +216,13 @@ def resolve_env(data: Any, path: str = "", environ: dict[str, str] | None = None
     return data
 
 
-def _all_keys() -> list[str]:
-    models: list[type[BaseModel]] = [Config, StoreConfig, RfmConfig, *_connector_models()]
+def _all_keys(registry: Registry) -> list[str]:
+    models: list[type[BaseModel]] = [Config, StoreConfig, RfmConfig, *_connector_models(registry)]
     return sorted({name for model in models for name in model.model_fields})
 
 
-def _message(error: Any, path: str, from_env: dict[str, list[tuple[str, str]]]) -> str:
-    message = _plain_message(error, path)
+def _message(error: Any, path: str, from_env: dict[str, list[tuple[str, str]]], registry: Registry) -> str:
+    message = _plain_message(error, path, registry)
     for where, used in from_env.items():
         if path == where or path.startswith((f"{where}.", f"{where}[")) or where.startswith((f"{path}.", f"{path}[")):
             # The message may quote the value, which came from the environment: name the variable.
@@ -222,13 +235,13 @@ def _message(error: Any, path: str, from_env: dict[str, list[tuple[str, str]]]) 
     return message
 
 
-def _plain_message(error: Any, path: str) -> str:
+def _plain_message(error: Any, path: str, registry: Registry) -> str:
     kind = error["type"]
     if kind == "missing":
         return "required but missing"
     if kind == "extra_forbidden":
         key = path.rsplit(".", 1)[-1]
-        close = difflib.get_close_matches(key, _all_keys(), n=1)
+        close = difflib.get_close_matches(key, _all_keys(registry), n=1)
         return "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
     if kind == "union_tag_invalid":
         ctx = error.get("ctx", {})
@@ -239,19 +252,32 @@ def _plain_message(error: Any, path: str) -> str:
     return message
 
 
-def _connector_models() -> list[type[BaseModel]]:
-    """Every source and sink config model, read off the two unions (no list of names to keep in step)."""
-    return [model for union in (SourceConfig, SinkConfig) for model in get_args(get_args(union)[0])]
+def _connector_models(registry: Registry) -> list[type[BaseModel]]:
+    return [*(spec.config for spec in registry.sources.values()), *(spec.config for spec in registry.sinks.values())]
 
 
-def _type_tags() -> set[str]:
-    return {tag for model in _connector_models() for tag in get_args(model.model_fields["type"].annotation)}
+def _union(models: list[type[BaseModel]], base: type[BaseModel]) -> Any:
+    if not models:
+        return base
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007 - built at run time
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
+@functools.cache
+def _config_model(registry: Registry) -> type[Config]:
+    """Config whose stores' `sources` and `sinks` take exactly the registered connectors' tables."""
+    sources: Any = list[_union([s.config for s in registry.sources.values()], SourceConfig)]  # type: ignore[misc]
+    sinks: Any = list[_union([s.config for s in registry.sinks.values()], SinkConfig)]  # type: ignore[misc]
+    store = create_model("StoreConfig", __base__=StoreConfig, sources=(sources, Field(default_factory=list)),
+                         sinks=(sinks, Field(default_factory=list)))
+    return create_model("Config", __base__=Config, stores=(dict[str, store], Field(min_length=1)))  # type: ignore[valid-type]
+
+
+def _path(loc: tuple[int | str, ...], registry: Registry) -> str:
     """`stores.acme.sinks[0].dir` from pydantic's location (which adds the union's tag after [0])."""
     out = ""
-    tags = _type_tags()
+    tags = set(registry.sources) | set(registry.sinks)
     for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
@@ -263,40 +289,42 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def parse_config(data: dict[str, Any], origin: str = "config", base_dir: Path = Path("."),
-                 environ: dict[str, str] | None = None) -> Config:
+                 environ: dict[str, str] | None = None, registry: Registry | None = None) -> Config:
+    """The config, validated against `registry` (default: the built-in connectors and installed plugins)."""
+    registry = registry or default_registry()
     from_env: dict[str, list[tuple[str, str]]] = {}
     try:
         data = resolve_env(data, environ=environ, from_env=from_env)
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc.path}", exc.message) from None
     try:
-        config = Config.model_validate({**data, "base_dir": base_dir})
+        config = _config_model(registry).model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
         first = exc.errors()[0]
-        path = _path(tuple(first["loc"]))
-        message = _message(first, path, from_env)
+        path = _path(tuple(first["loc"]), registry)
+        message = _message(first, path, from_env, registry)
         more = len(exc.errors()) - 1
         raise ConfigError(f"{origin}: {path}" if path else origin,
                           message + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")) from None
     for name, store in config.stores.items():
         rfm_settings(store, f"{origin}: stores.{name}")  # bands, weights, scheme/levels combinations
     _one_sink_per_folder(config, origin)
+    config._registry = registry
     return config
 
 
 def _one_sink_per_folder(config: Config, origin: str) -> None:
-    """Two csv sinks on one folder would overwrite each other's audience files without a word."""
+    """Two sinks writing one folder would overwrite each other's files without a word."""
     seen: dict[Path, str] = {}
     for name, store in config.stores.items():
         for i, sink in enumerate(store.sinks):
-            if not isinstance(sink, CsvSinkConfig):
-                continue
-            folder = (sink.dir if sink.dir.is_absolute() else config.base_dir / sink.dir).resolve()
-            where = f"stores.{name}.sinks[{i}].dir"
-            if folder in seen:
-                raise ConfigError(f"{origin}: {where}", f"the same folder as {seen[folder]} ({folder}); each csv "
-                                  "sink needs a folder of its own")
-            seen[folder] = where
+            for key, path in sink.exclusive_paths().items():
+                folder = (path if path.is_absolute() else config.base_dir / path).resolve()
+                where = f"stores.{name}.sinks[{i}].{key}"
+                if folder in seen:
+                    raise ConfigError(f"{origin}: {where}", f"the same folder as {seen[folder]} ({folder}); each "
+                                      f"{sink.type} sink needs a folder of its own")
+                seen[folder] = where
 
 
 def read_toml(path: Path) -> dict[str, Any]:

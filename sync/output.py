@@ -16,8 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 from rfmsync.connectors.orderfiles.csvfile import Reject
 from rfmsync.core.errors import InputError
+from rfmsync.core.fields import field_columns
 from rfmsync.core.rfm import ScoredCustomers
-from rfmsync.sync.records import field_columns
 
 # After customer_id, each column is a pushable field of the same name (connectors/base.py).
 OUTPUT_COLUMNS = ("customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score",

@@ -11,9 +11,10 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -23,11 +24,11 @@ from rfmsync.core.batch import OrderBatch
 from rfmsync.core.clock import utc_now
 from rfmsync.core.diff import Change, ChangeKind, Record, diff, with_contacts
 from rfmsync.core.errors import AuthError, PermanentError, RfmsyncError, TransientError
+from rfmsync.core.fields import current_records
 from rfmsync.core.rfm import RfmSettings, ScoredCustomers, score
 from rfmsync.core.stopping import Interrupted
 from rfmsync.sync import runs, sink_state
 from rfmsync.sync.ledger import Cursor, Ledger, contacts_for, get_cursor, load_ledger, set_cursor, upsert_orders
-from rfmsync.sync.records import current_records
 from rfmsync.sync.state import Database
 
 log = logging.getLogger("rfmsync.pipeline")
@@ -38,11 +39,6 @@ class StoreBusy(RfmsyncError):
     """Another process holds this store's lease."""
 
 
-class SinkWithFields(Sink, Protocol):
-    @property
-    def fields(self) -> list[str]: ...
-
-
 @dataclass(frozen=True)
 class StoreRuntime:
     """A store ready to run: its settings and built connectors."""
@@ -51,7 +47,7 @@ class StoreRuntime:
     tz_name: str
     settings: RfmSettings
     sources: Sequence[Source]
-    sinks: Sequence[SinkWithFields]
+    sinks: Sequence[Sink]
     lookback: timedelta = timedelta(minutes=60)
     lookbacks: dict[str, timedelta] = field(default_factory=dict)  # per-source overrides
     window_days: int | None = None
@@ -112,6 +108,16 @@ class RunSummary:
 
 
 def run_store(db: Database, store: StoreRuntime, options: RunOptions) -> RunSummary:
+    """One run of a store; every source and sink is closed when it ends, however it ends."""
+    with ExitStack() as connectors:
+        for source in store.sources:
+            connectors.callback(_close, source)
+        for sink in store.sinks:
+            connectors.callback(_close, sink)
+        return _run_leased(db, store, options)
+
+
+def _run_leased(db: Database, store: StoreRuntime, options: RunOptions) -> RunSummary:
     holder = f"{runs.lease_holder_id()}:{threading.get_ident()}"
     if not runs.acquire_lease(db, store.name, holder, LEASE_SECONDS):
         raise StoreBusy(f"store {store.name} is being run by another process; try again when it is done")
@@ -148,6 +154,14 @@ def run_store(db: Database, store: StoreRuntime, options: RunOptions) -> RunSumm
         return summary
     finally:
         runs.release_lease(db, store.name, holder)
+
+
+def _close(connector: Source | Sink) -> None:
+    # A connection that fails to close must not turn a finished run into a failed one.
+    try:
+        connector.close()
+    except Exception as exc:
+        log.warning("%s: closing failed (%s)", connector.name, type(exc).__name__)
 
 
 def _safe(exc: BaseException) -> str:
@@ -227,7 +241,7 @@ def _score(db: Database, store: StoreRuntime, started: datetime, summary: RunSum
     return scored
 
 
-def _push_sink(db: Database, store: StoreRuntime, sink: SinkWithFields, summary: RunSummary, options: RunOptions,
+def _push_sink(db: Database, store: StoreRuntime, sink: Sink, summary: RunSummary, options: RunOptions,
                keep_lease: Callable[[], None]) -> SinkOutcome:
     outcome = SinkOutcome(sink.name)
     assert summary.scored is not None and summary.ledger is not None
@@ -294,7 +308,7 @@ def _with_everyone_again(fields: Sequence[str], current: Mapping[str, Record], c
     return sorted([*changes, *again], key=lambda c: c.customer_key)
 
 
-def _push_batch(db: Database, store: StoreRuntime, sink: SinkWithFields, fields: Sequence[str], run_id: int,
+def _push_batch(db: Database, store: StoreRuntime, sink: Sink, fields: Sequence[str], run_id: int,
                 batch_id: str, changes: Sequence[Change], outcome: SinkOutcome) -> None:
     result = sink.push(batch_id, changes)
     sink_state.acknowledge(db, store.name, sink.name, fields, run_id, batch_id, changes, result.accepted,

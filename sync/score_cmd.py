@@ -30,7 +30,7 @@ DEMO_AS_OF = "2026-11-01"  # the demo orders end the day before
 def add_parser(commands: Any) -> None:
     p: argparse.ArgumentParser = commands.add_parser(
         "score", help="score an orders file and write one row per customer with its segment",
-        description="Score an orders CSV (a Shopify admin export is detected; other layouts take --map) "
+        description="Score an orders CSV (a shop admin export is detected; other layouts take --map) "
                     "and write one row per scored customer, sorted by customer id.")
     p.add_argument("orders_file", nargs="?", type=Path, metavar="ORDERS_FILE",
                    help="CSV or CSV.gz of orders (or order lines); omit with --demo")

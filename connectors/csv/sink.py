@@ -17,28 +17,14 @@ import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from rfmsync.connectors.base import DEFAULT_FIELDS, ConfiguredSink, PushResult, check_fields
+from rfmsync.connectors.base import ConfiguredSink, PushResult
+from rfmsync.connectors.csv.config import CsvSinkConfig
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import PermanentError
 
 LOG_COLUMNS = ("batch_id", "customer_key", "kind", "old_segment", "new_segment")
-
-
-class CsvSinkConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["csv"]
-    name: str | None = None
-    # Relative paths are relative to the config file.
-    dir: Path
-    # Pushed with every customer; a change in any of them is pushed. recency_days changes daily.
-    fields: list[str] = Field(default_factory=lambda: list(DEFAULT_FIELDS))
-    batch_size: int = Field(default=50_000, ge=1)
-
-    _fields = field_validator("fields")(check_fields)
 
 
 def slug(segment: str) -> str:

@@ -12,37 +12,17 @@ import logging
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 from rfmsync.connectors.base import OrderColumns, OrderPage, RejectedRecord
+from rfmsync.connectors.csv.config import CsvSourceConfig
 from rfmsync.connectors.orderfiles.options import ReadOptions
 from rfmsync.connectors.orderfiles.orders import ColumnMap, parse_column_map, read_orders_file
 from rfmsync.core.clock import utc_now
 from rfmsync.core.errors import ConfigError
 
 log = logging.getLogger("rfmsync.connectors.csv")
-
-
-class CsvSourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["csv"]
-    name: str | None = None
-    # Relative paths are relative to the config file.
-    path: Path
-    # FIELD = COLUMN, as `rfmsync score --map`; amount may be "Qty*Price". Default: detected.
-    map: dict[str, str] | None = None
-    date_format: str | None = None
-    # The file's dialect, as `rfmsync score --delimiter/--encoding/--decimal`; default: detected.
-    delimiter: Literal[",", ";", "tab", "|", "whitespace"] | None = None
-    encoding: str | None = None
-    decimal: Literal[".", ","] | None = None
-    # Re-read window for late writes (minutes); a file is always read whole, so this only matters
-    # to sources that filter by time.
-    lookback_minutes: int | None = Field(default=None, ge=0)
 
 
 def fingerprint(path: Path) -> str:
@@ -67,6 +47,9 @@ class CsvSource:
     @property
     def name(self) -> str:
         return self.config.name or f"csv:{self.path.name}"
+
+    def close(self) -> None:
+        """Files are opened and closed within each read."""
 
     def settings_key(self) -> str:
         """The settings that decide what the file's rows mean: a change makes the next run read it again."""

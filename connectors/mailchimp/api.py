@@ -18,17 +18,10 @@ import mailchimp_marketing
 import requests
 from mailchimp_marketing.api_client import ApiClientError
 from rfmsync.connectors.http_client import RETRY_STATUSES, RetryPolicy
+from rfmsync.connectors.mailchimp.config import data_centre
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
 
 log = logging.getLogger("rfmsync.connectors.mailchimp")
-
-
-def data_centre(api_key: str) -> str:
-    """The `us21` of `…-us21`: the key says which data centre serves the account (§4)."""
-    _, sep, dc = api_key.rpartition("-")
-    if not sep or not dc.isalnum():
-        raise ValueError("expected a Mailchimp API key ending in its data centre, like …-us21")
-    return dc
 
 
 def problem(text: Any) -> dict[str, Any]:

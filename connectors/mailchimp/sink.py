@@ -25,77 +25,26 @@ import logging
 import tarfile
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from rfmsync.connectors.base import PUSHABLE_FIELDS, ConfiguredSink, PushResult
+from rfmsync.connectors.base import ConfiguredSink, PushResult
 from rfmsync.connectors.http_client import HttpClient, RetryPolicy
-from rfmsync.connectors.mailchimp.api import MailchimpApi, data_centre, problem
+from rfmsync.connectors.mailchimp.api import MailchimpApi, problem
+from rfmsync.connectors.mailchimp.config import MailchimpSinkConfig
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import PermanentError, TransientError
+from rfmsync.core.fields import BY_NAME
 from rfmsync.core.schemes import BUILTIN_SCHEMES
 from rfmsync.core.stopping import pause
 
 log = logging.getLogger("rfmsync.connectors.mailchimp")
 
-# Members per /batches call (each needs up to 2 operations). Mailchimp documents no operation cap;
-# 500 matches its batch-subscribe limit (§4.2) and keeps each archive small.
-DEFAULT_BATCH_SIZE = 500
 NOT_A_MEMBER = "not a member of the audience (skipped; set add_missing_as to add customers)"
-MERGE_FIELD_NAMES = {"segment": "RFM segment", "rfm_cell": "RFM cell", "rfm_score": "RFM score",
-                     "r_score": "RFM recency score", "f_score": "RFM frequency score", "m_score": "RFM monetary score",
-                     "recency_days": "Days since last order", "frequency": "Orders", "monetary": "Spend",
-                     "micro_segment": "RFM micro-segment"}
 
 
 def subscriber_hash(email: str) -> str:
     """md5 of the lower-cased address: Mailchimp's member id (§4.1)."""
     return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
-
-
-class MailchimpSinkConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["mailchimp"]
-    name: str | None = None
-    api_key: SecretStr
-    list_id: str = Field(min_length=1)
-    tag_prefix: str = "RFM: "
-    # Merge tag -> pushed field. {} writes none.
-    merge_fields: dict[str, str] = Field(default_factory=lambda: {"RFM_SEG": "segment", "RFM_CELL": "rfm_cell"})
-    add_missing_as: Literal["transactional"] | None = None
-    base_url: str | None = None
-    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1, le=5_000)
-    poll_seconds: float = Field(default=5.0, gt=0, le=300)
-    # Mailchimp cuts requests off at 120 s (§4.7).
-    timeout_seconds: float = Field(default=120.0, gt=0, le=120)
-
-    @field_validator("api_key")
-    @classmethod
-    def _dc(cls, value: SecretStr) -> SecretStr:
-        data_centre(value.get_secret_value())
-        return value
-
-    @field_validator("merge_fields")
-    @classmethod
-    def _merge_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        for tag, field in value.items():
-            if not (1 <= len(tag) <= 10 and tag.isupper() and tag.replace("_", "").isalnum()):
-                raise ValueError(f"merge tag {tag!r}: expected up to 10 capital letters, digits or _")
-            if field not in PUSHABLE_FIELDS:
-                raise ValueError(f"merge tag {tag}: unknown field {field!r}; fields are {', '.join(PUSHABLE_FIELDS)}")
-        return value
-
-    @model_validator(mode="after")
-    def _prefix(self) -> MailchimpSinkConfig:
-        if not self.tag_prefix.strip():
-            raise ValueError("tag_prefix must not be blank: it is how rfmsync tells its tags from the shop's own")
-        return self
-
-    @property
-    def fields(self) -> list[str]:
-        """What a change in is pushed: the segment (the tag) and each merge field's value."""
-        return list(dict.fromkeys(["segment", *self.merge_fields.values()]))
 
 
 class MailchimpSink(ConfiguredSink):
@@ -113,6 +62,9 @@ class MailchimpSink(ConfiguredSink):
         self.segment_names: Sequence[str] = ()
         self._ready = False
         self.skipped_not_member = 0
+
+    def close(self) -> None:
+        self.download.close()
 
     def set_segments(self, names: Sequence[str]) -> None:
         """The scheme's segments. Every tag rfmsync can have written (this scheme's segments and every
@@ -159,7 +111,7 @@ class MailchimpSink(ConfiguredSink):
         for tag, field in self.config.merge_fields.items():
             if tag in have:
                 continue
-            body = {"tag": tag, "name": MERGE_FIELD_NAMES[field], "type": "text", "required": False, "public": False}
+            body = {"tag": tag, "name": BY_NAME[field].label, "type": "text", "required": False, "public": False}
             try:
                 self.api.call(f"create merge field {tag}", lists.add_list_merge_field, list_id, body)
                 log.info("created merge field %s on audience %s", tag, list_id)

@@ -15,7 +15,7 @@ class ReadOptions:
     rates: dict[str, float] = field(default_factory=dict)
     # A strptime format for files whose dates are not ISO 8601 ("%d/%m/%Y %H:%M").
     date_format: str | None = None
-    # The file's dialect; None detects each (see connectors/_decode.py and _textparse.py).
+    # The file's dialect; None detects each (see orderfiles/decode.py and textparse.py).
     delimiter: str | None = None
     encoding: str | None = None
     decimal: str | None = None

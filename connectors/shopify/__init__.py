@@ -1,0 +1,23 @@
+"""Shopify source: orders from the GraphQL Admin API (docs/platforms/shopify.md).
+
+The ShopifyAPI SDK is used only for the versioned admin path (`shopify.Session(...).site`, which
+validates the API version: graphql.py `admin_path`). Every request goes through the project's HTTP
+client (connectors/http_client.py): the SDK's `GraphQL().execute()` uses urllib with no timeout,
+prints error bodies to stdout and returns a raw string (platforms.md §0.8).
+"""
+
+from __future__ import annotations
+
+from rfmsync.connectors.base import Source
+from rfmsync.connectors.shopify.config import ShopifySourceConfig
+from rfmsync.connectors.specs import BuildContext, SourceSpec
+
+
+def _source(config: ShopifySourceConfig, context: BuildContext) -> Source:
+    from rfmsync.connectors.shopify.source import ShopifySource
+
+    return ShopifySource(config)
+
+
+SOURCE = SourceSpec("shopify", ShopifySourceConfig, _source, backfill=True,
+                    summary="orders from the Shopify GraphQL Admin API; backfills as bulk operations")

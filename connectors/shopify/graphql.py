@@ -1,6 +1,6 @@
 """Shopify GraphQL Admin API calls: token, cost-based pacing, THROTTLED retries, clear errors.
 
-Requests go through connectors/_http.py, not ShopifyAPI's `GraphQL().execute()`: that one uses
+Requests go through connectors/http_client.py, not ShopifyAPI's `GraphQL().execute()`: that one uses
 urllib with no timeout, prints error bodies to stdout and returns a raw string (platforms.md §0.8).
 ShopifyAPI still provides the session and API version handling (the versioned admin path).
 """

@@ -2,7 +2,7 @@
 
 - `pull`: `orders(first: 250, sortKey: UPDATED_AT, query: "updated_at:>='...'")`, paged by cursor;
   the run loop gives the time from its cursor less the look-back.
-- `backfill`: a bulk operation (connectors/_shopify_bulk.py) whose JSONL result is streamed.
+- `backfill`: a bulk operation (connectors/shopify/bulk.py) whose JSONL result is streamed.
 - Auth: a static Admin API token, or client credentials exchanged for short-lived tokens.
 Facts and sources: shared/platforms.md §1.
 """
@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from rfmsync.connectors.base import OrderPage, RejectedRecord
 from rfmsync.connectors.http_client import HttpClient, RetryPolicy
 from rfmsync.connectors.shopify.bulk import BulkBackfill
+from rfmsync.connectors.shopify.config import ShopifySourceConfig
 from rfmsync.connectors.shopify.graphql import ShopifyGraphQL, TokenSource
 from rfmsync.connectors.shopify.mapping import ORDER_FIELDS, order_from_node
 from rfmsync.core.models import Order
@@ -28,9 +26,6 @@ from rfmsync.core.stopping import pause
 
 log = logging.getLogger("rfmsync.connectors.shopify")
 
-# The newest stable quarterly version when this was written; pinned in config per store.
-DEFAULT_API_VERSION = "2026-10"
-MAX_PAGE_SIZE = 250  # "up to a maximum of 250 resources" per page (platforms.md §1.1)
 # Without read_all_orders, Shopify returns only the last 60 days of orders (§0.5).
 HISTORY_LIMIT = timedelta(days=60)
 
@@ -39,50 +34,6 @@ ORDERS_QUERY = (
     "orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) { "
     f"pageInfo {{ hasNextPage endCursor }} nodes {{ {ORDER_FIELDS} }} }} }}"
 )
-
-
-class ShopifySourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["shopify"]
-    name: str | None = None
-    # The store's .myshopify.com domain: the Admin API does not answer on custom domains.
-    shop: str
-    access_token: SecretStr | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    api_version: str = DEFAULT_API_VERSION
-    # Replaces https://{shop}: a proxy, or a fake in tests.
-    base_url: str | None = None
-    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    lookback_minutes: int | None = Field(default=None, ge=0)
-    # Backfills run as bulk operations (one request for the whole history) unless turned off.
-    bulk_backfill: bool = True
-    bulk_poll_seconds: float = Field(default=5.0, gt=0, le=300)
-
-    @field_validator("shop")
-    @classmethod
-    def _myshopify(cls, value: str) -> str:
-        value = value.strip().lower().removeprefix("https://").removeprefix("http://").rstrip("/")
-        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*\.myshopify\.com", value):
-            raise ValueError("expected the store's .myshopify.com domain, e.g. acme.myshopify.com (the Admin "
-                             "API does not answer on a shop's own domain)")
-        return value
-
-    @field_validator("api_version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        if not re.fullmatch(r"20\d\d-(01|04|07|10)", value):
-            raise ValueError("expected a quarterly API version like 2026-10")
-        return value
-
-    @model_validator(mode="after")
-    def _one_auth(self) -> ShopifySourceConfig:
-        has_token = self.access_token is not None
-        has_client = self.client_id is not None or self.client_secret is not None
-        if has_token == has_client or (has_client and (self.client_id is None or self.client_secret is None)):
-            raise ValueError("set either access_token, or both client_id and client_secret")
-        return self
 
 
 def time_filter(since: datetime | None) -> str | None:
@@ -106,6 +57,9 @@ class ShopifySource:
     @property
     def name(self) -> str:
         return self.config.name or f"shopify:{self.config.shop.removesuffix('.myshopify.com')}"
+
+    def close(self) -> None:
+        self.http.close()
 
     def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
         query = time_filter(since)

@@ -33,6 +33,10 @@ class MemorySource:
     page_size: int = 2
     calls: list[tuple[datetime | None, datetime]] = field(default_factory=list)
     name: str = "mem"
+    closed: int = 0
+
+    def close(self) -> None:
+        self.closed += 1
 
     def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
         self.calls.append((since, until))
@@ -50,6 +54,10 @@ class RecordingSink:
     fail_with: Exception | None = None
     reject: dict[str, str] = field(default_factory=dict)
     pushes: list[tuple[str, list[Change]]] = field(default_factory=list)
+    closed: int = 0
+
+    def close(self) -> None:
+        self.closed += 1
 
     def push(self, batch_id: str, changes: Sequence[Change]) -> PushResult:
         if self.fail_with is not None:

@@ -237,6 +237,9 @@ class PagedSource:
     def name(self) -> str:
         return SOURCE
 
+    def close(self) -> None:
+        pass
+
     def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
         key = "all" if since is None else str(int(since.timestamp()))
         selected = sorted((r for r in self.held if (since is None or updated_of(r) >= since) and updated_of(r) < until),
@@ -287,6 +290,9 @@ class CrashingCsvSink:
     @property
     def fields(self) -> list[str]:
         return self.inner.fields
+
+    def close(self) -> None:
+        self.inner.close()
 
     def push(self, batch_id: str, changes: Sequence[Change]) -> PushResult:
         number = self.pushes
@@ -724,6 +730,9 @@ class HeldSink:
     @property
     def fields(self) -> list[str]:
         return list(self.inner.fields)
+
+    def close(self) -> None:
+        self.inner.close()
 
     def push(self, batch_id: str, changes: Sequence[Change]) -> PushResult:
         result: PushResult = self.inner.push(batch_id, changes)

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 from pipelinekit import NOW, TRANSIENT, MemorySource, RecordingSink, open_db, order, run, runtime
-from rfmsync.connectors.base import PUSHABLE_FIELDS, OrderPage
+from rfmsync.connectors.base import OrderPage
 from rfmsync.core.custom import scheme_from_toml
 from rfmsync.core.diff import ChangeKind
 from rfmsync.core.errors import AuthError
+from rfmsync.core.fields import PUSHABLE_FIELDS, current_records
 from rfmsync.core.rfm import RfmSettings
 from rfmsync.sync import ledger, sink_state
 from rfmsync.sync.ledger import Cursor, get_cursor, order_count, upsert_orders
-from rfmsync.sync.records import current_records
 from rfmsync.sync.runs import recent_runs
 
 ORDERS = [
@@ -99,6 +99,31 @@ def test_a_failing_sink_gets_the_same_changes_next_run_and_does_not_hold_back_ot
     assert [(c.customer_key, c.new_segment) for c in flaky.changes()] == \
         [(c.customer_key, c.new_segment) for c in good.changes()]
     assert len(good.pushes) == 1  # the good sink had nothing new the second time
+
+
+def test_every_source_and_sink_is_closed_once_per_run_however_it_ends(tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    db = open_db(tmp_path)
+    source, good, flaky = MemorySource(list(ORDERS)), RecordingSink(name="good"), RecordingSink(name="flaky",
+                                                                                                fail_with=TRANSIENT)
+    run(db, runtime(source, good, flaky))
+    assert (source.closed, good.closed, flaky.closed) == (1, 1, 1)
+
+    class BrokenSource(MemorySource):
+        def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+            raise RuntimeError("a bug in a connector")
+
+    class StubbornSink(RecordingSink):
+        def close(self) -> None:
+            self.closed += 1
+            raise OSError("socket already gone")
+
+    broken, stubborn = BrokenSource(), StubbornSink(name="stubborn")
+    with pytest.raises(RuntimeError):
+        run(db, runtime(broken, stubborn), at=NOW + timedelta(hours=1))
+    assert (broken.closed, stubborn.closed) == (1, 1)
+    assert "stubborn: closing failed (OSError)" in caplog.text
+    assert recent_runs(db, "shop")[0].outcome == "failed"  # the close error did not replace the run's own
 
 
 def test_auth_error_stops_only_that_sink(tmp_path: Path) -> None:
@@ -238,6 +263,9 @@ class PagedSource:
 
     def __init__(self, pages: int, stop_after: int | None, stop: threading.Event) -> None:
         self.pages, self.stop_after, self.stop, self.started_at = pages, stop_after, stop, []
+
+    def close(self) -> None:
+        pass
 
     def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
         first = int(cursor) + 1 if cursor else 0
