@@ -23,7 +23,7 @@ from pathlib import Path
 # would shadow the ShopifyAPI package, `import shopify`. The fake lives with the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lib"))
 from fake_shopify import FakeShopify
-from rfmsync.connectors.http_client import RetryPolicy
+from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.connectors.shopify.source import ShopifySource, ShopifySourceConfig
 from rfmsync.core.rfm import RfmSettings
 from rfmsync.sync.ledger import order_count

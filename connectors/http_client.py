@@ -1,11 +1,11 @@
 """The HTTP client every HTTP connector uses: one `requests.Session`, a timeout on every call,
 tenacity retries, and errors from the one exception tree whose messages are safe to log.
 
-- Retried: 408, 429, 500-599, connection errors and timeouts, with exponential backoff and full
-  jitter; a `Retry-After` on 429 or 503 (seconds or an HTTP date) replaces the backoff, capped at
-  `RetryPolicy.max_retry_after`.
+- Retried under the one policy (connectors/retry.py): 408, 429, 500-599, connection errors and
+  timeouts; a `Retry-After` on 429 or 503 replaces the backoff, capped.
 - Raised once retries are spent or for a status not worth retrying: 401/403 -> AuthError,
-  408/429/5xx/connection -> TransientError, any other 4xx -> PermanentError. Redirects are followed
+  408/429/5xx/connection -> TransientError, any other 4xx -> PermanentError, each carrying its
+  origin, status, code and Retry-After (core/errors.py PlatformError). Redirects are followed
   (requests' default) unless the caller says otherwise; the final status is what counts.
 - Messages and logs hold the method, the URL's scheme, host and path (never the query string,
   which may carry an API key, nor user:password), the status and its standard reason phrase, and
@@ -21,30 +21,21 @@ A `requests.Session` is not documented as thread-safe: use one client per thread
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import random
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import requests
 from rfmsync import __version__
-from rfmsync.core.errors import AuthError, PermanentError, TransientError
-from rfmsync.core.stopping import pause
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from rfmsync.connectors.retry import RETRY_AFTER_STATUSES, RETRY_STATUSES, RetryPolicy, parse_retry_after, retrying
+from rfmsync.core.errors import AuthError, PermanentError, PlatformError, TransientError
+from tenacity import RetryCallState
 
 log = logging.getLogger("rfmsync.http")
 
-# 408 Request Timeout and 429 Too Many Requests are the two 4xx that say "try again"
-# (RFC 9110 §15.5.9, RFC 6585 §4); every 5xx is the server's fault and may pass.
-RETRY_STATUSES = frozenset({408, 429, *range(500, 600)})
-# RFC 9110 §10.2.3 defines Retry-After for 503 (and 3xx); RFC 6585 §4 adds it to 429.
-RETRY_AFTER_STATUSES = frozenset({429, 503})
 AUTH_STATUSES = frozenset({401, 403})
 
 # Error bodies are parsed for a short code only when small: a multi-megabyte HTML error page is
@@ -55,40 +46,10 @@ _MAX_CODE_LEN = 60
 # digit runs (phone numbers, account ids), only word characters, spaces, dots and dashes.
 _SAFE_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_ .\-]*")
 _DIGIT_RUN = re.compile(r"\d{6,}")
-_DELAY_SECONDS = re.compile(r"\d+(\.\d+)?", re.ASCII)
 
 
 def _default_user_agent() -> str:
     return f"rfmsync/{__version__} python-requests/{requests.__version__}"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try before raising. Delays are seconds.
-
-    Attempt n (1-based) that failed waits uniform(0, min(max_delay, base_delay * 2**(n-1))):
-    "full jitter" from https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/,
-    which spreads many clients' retries instead of synchronising them. With the defaults the four
-    waits before attempts 2-5 are at most 1, 2, 4 and 8 s.
-    """
-
-    max_attempts: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 60.0
-    # A server asking for longer than this is still retried, after this long: an hour-long
-    # Retry-After must not block a scheduled run for an hour.
-    max_retry_after: float = 300.0
-    sleep: Callable[[float], None] = pause
-    rng: random.Random = field(default_factory=random.Random)
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if self.base_delay < 0 or self.max_delay < 0 or self.max_retry_after < 0:
-            raise ValueError("delays must not be negative")
-
-    def backoff(self, attempt: int) -> float:
-        return self.rng.uniform(0.0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
 def redact_url(url: str, *, keep_path: bool = True) -> str:
@@ -109,26 +70,6 @@ def redact_url(url: str, *, keep_path: bool = True) -> str:
         host = f"{host}:{port}"
     path = parts.path if keep_path else ("/..." if parts.path not in ("", "/") else parts.path)
     return f"{parts.scheme}://{host}{path}"
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
-
-    None when absent or unreadable; a date in the past gives 0. Fractional seconds are not in the
-    RFC but some servers send them, and they are unambiguous.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if _DELAY_SECONDS.fullmatch(value):
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # "-0000" parses naive; an HTTP-date is always GMT
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def error_code(response: requests.Response) -> str | None:
@@ -181,6 +122,13 @@ class _RetryableStatus(Exception):
     def __init__(self, response: requests.Response) -> None:
         super().__init__(response.status_code)
         self.response = response
+        self.retry_after = _retry_after(response)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    if response.status_code not in RETRY_AFTER_STATUSES:
+        return None
+    return parse_retry_after(response.headers.get("Retry-After"))
 
 
 # Connection-level failures worth another attempt. SSLError is a ConnectionError in requests but a
@@ -207,13 +155,15 @@ class HttpClient:
 
     def __init__(self, base_url: str, *, headers: Mapping[str, str] | None = None,
                  timeout: tuple[float, float] = (5.0, 30.0), retry: RetryPolicy | None = None,
-                 show_path: bool = True, session: requests.Session | None = None) -> None:
+                 show_path: bool = True, session: requests.Session | None = None, origin: str | None = None) -> None:
         # (connect, read): connecting should be quick everywhere; reads wait on the platform's own
         # work (Mailchimp cuts requests off at 120 s, platforms.md §4.7), so callers raise it.
         self.base_url = base_url
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.show_path = show_path
+        # Names the platform on every error this client raises; default: the host.
+        self.origin = origin or (urlsplit(base_url).hostname if base_url else None)
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = _default_user_agent()
         self._session.headers.update(headers or {})
@@ -265,43 +215,25 @@ class HttpClient:
                 raise _RetryableStatus(response)
             return response
 
-        retrying = Retrying(
-            stop=stop_after_attempt(policy.max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception(_worth_retrying),
-            sleep=policy.sleep,
-            before_sleep=lambda state: self._log_retry(method, url, state),
-            reraise=True,
-        )
         try:
-            response = retrying(attempt)
+            response = retrying(policy, _worth_retrying, lambda state: self._log_retry(method, url, state))(attempt)
         except _RetryableStatus as exc:
             self._raise_for(method, url, exc.response, attempts=policy.max_attempts)
         except requests.exceptions.SSLError:
             # `from None` throughout: a requests exception's text and traceback hold the full URL.
             raise PermanentError(f"{method} {self._safe_url(url)}: TLS failed (certificate or protocol); "
-                                 "not retried") from None
+                                 "not retried", origin=self.origin) from None
         except _RETRY_EXCEPTIONS as exc:
             raise TransientError(f"{method} {self._safe_url(url)}: {type(exc).__name__} after "
-                                 f"{policy.max_attempts} attempts") from None
+                                 f"{policy.max_attempts} attempts", origin=self.origin) from None
         except requests.RequestException as exc:  # InvalidURL, InvalidHeader, TooManyRedirects, ...
-            raise PermanentError(f"{method} {self._safe_url(url)}: {type(exc).__name__}") from None
+            raise PermanentError(f"{method} {self._safe_url(url)}: {type(exc).__name__}", origin=self.origin) from None
         if response.status_code >= 400 and response.status_code not in returned_statuses:
             self._raise_for(method, url, response, attempts=1)
         return response
 
     def _safe_url(self, url: str) -> str:
         return redact_url(url, keep_path=self.show_path)
-
-    def _wait(self, state: RetryCallState) -> float:
-        policy = self.retry
-        outcome = state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        if isinstance(exc, _RetryableStatus) and exc.response.status_code in RETRY_AFTER_STATUSES:
-            retry_after = parse_retry_after(exc.response.headers.get("Retry-After"))
-            if retry_after is not None:
-                return min(retry_after, policy.max_retry_after)
-        return policy.backoff(state.attempt_number)
 
     def _log_retry(self, method: str, url: str, state: RetryCallState) -> None:
         outcome = state.outcome
@@ -314,9 +246,11 @@ class HttpClient:
     def _raise_for(self, method: str, url: str, response: requests.Response, *, attempts: int) -> NoReturn:
         status = response.status_code
         text = f"{method} {self._safe_url(url)}: {describe_status(response)}"
+        kind: type[PlatformError] = PermanentError
         if status in AUTH_STATUSES:
-            raise AuthError(f"{text}: credentials refused or lacking permission")
-        if status in RETRY_STATUSES:
-            raise TransientError(f"{text} after {attempts} attempts")
-        raise PermanentError(text)
+            kind, text = AuthError, f"{text}: credentials refused or lacking permission"
+        elif status in RETRY_STATUSES:
+            kind, text = TransientError, f"{text} after {attempts} attempts"
+        raise kind(text, origin=self.origin, status=status, code=error_code(response),
+                   retry_after=_retry_after(response))
 

@@ -52,11 +52,6 @@ def as_of_day(as_of: date) -> int:
     return (as_of - _EPOCH).days
 
 
-def counted_mask(batch: OrderBatch) -> NDArray[np.bool_]:
-    """Orders that are not cancelled, voided or test, and whose net amount is above zero."""
-    return ~np.isin(batch.status_codes, EXCLUDED_STATUS_CODES) & (batch.amount_units > 0)
-
-
 def aggregate(
     batch: OrderBatch,
     as_of: date,
@@ -78,7 +73,8 @@ def aggregate(
         raise ValueError("half_life_days must be above 0")
     end = as_of_day(as_of)
     days = local_days(batch.created_utc, tz)
-    # counted_mask's pieces, kept for the counts below; masks are combined in place and amounts go
+    # An order counts when it is not cancelled, voided or test and its net amount is above zero;
+    # the pieces are kept for the counts below. Masks are combined in place and amounts go
     # to bincount as they are, because each extra 10M-element temporary costs more in page faults
     # than the arithmetic on it.
     excluded = np.isin(batch.status_codes, EXCLUDED_STATUS_CODES)

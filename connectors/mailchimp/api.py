@@ -1,10 +1,11 @@
 """Calls to the Mailchimp Marketing API through the mailchimp-marketing SDK, with its quirks handled.
 
-The SDK has no retries, and two traps (platforms.md §4.8): errors come as `application/problem+json`,
-which it does not decode, so `ApiClientError.text` is a raw JSON string; and a response with an
-empty body, even a 503, is returned as a `requests.Response` instead of raised. Network errors
-arrive as `ApiClientError` with `status_code=None`. Problem `detail` texts can quote an email, so
-messages use only the status and the problem `title`.
+The SDK has no retries: each call runs under the project's policy (connectors/retry.py). Its two
+traps (platforms.md §4.8): errors come as `application/problem+json`, which it does not decode, so
+`ApiClientError.text` is a raw JSON string; and a response with an empty body, even a 503, is
+returned as a `requests.Response` instead of raised. Network errors arrive as `ApiClientError`
+with `status_code=None`. Problem `detail` texts can quote an email, so messages use only the
+status and the problem `title`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import Any
 import mailchimp_marketing
 import requests
 from mailchimp_marketing.api_client import ApiClientError
-from rfmsync.connectors.http_client import RETRY_STATUSES, RetryPolicy
 from rfmsync.connectors.mailchimp.config import data_centre
-from rfmsync.core.errors import AuthError, PermanentError, TransientError
+from rfmsync.connectors.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after, retrying
+from rfmsync.core.errors import AuthError, PermanentError, PlatformError, TransientError
+from tenacity import RetryCallState
 
 log = logging.getLogger("rfmsync.connectors.mailchimp")
+ORIGIN = "mailchimp"
 
 
 def problem(text: Any) -> dict[str, Any]:
@@ -48,37 +51,39 @@ class MailchimpApi:
         self.requests = 0
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Runs one SDK call with the project's retry policy; `what` names it in messages."""
-        attempt = 0
-        while True:
-            attempt += 1
+        """Runs one SDK call under the project's retry policy; `what` names it in messages."""
+
+        def attempt() -> Any:
             self.requests += 1
             try:
                 result = fn(*args, **kwargs)
             except ApiClientError as exc:
-                status = exc.status_code
-                if status is None:  # connection error or timeout, wrapped by the SDK
-                    error: Exception = TransientError(f"Mailchimp {what}: network error")
-                else:
-                    error = self._error(what, status, problem(exc.text).get("title"))
-            else:
-                if not isinstance(result, requests.Response) or result.ok:
-                    return result
-                error = self._error(what, result.status_code, None)  # an empty-body error, not raised by the SDK
-            if not isinstance(error, TransientError) or attempt >= self.retry.max_attempts:
-                raise error
-            wait = self.retry.backoff(attempt)
-            log.warning("%s; attempt %d of %d, retrying in %.1f s", error, attempt, self.retry.max_attempts, wait)
-            self.retry.sleep(wait)
+                if exc.status_code is None:  # connection error or timeout, wrapped by the SDK
+                    raise TransientError(f"Mailchimp {what}: network error", origin=ORIGIN) from None
+                raise self._error(what, exc.status_code, problem(exc.text).get("title"), None) from None
+            if not isinstance(result, requests.Response) or result.ok:
+                return result
+            # An empty-bodied error, which the SDK returns instead of raising.
+            raise self._error(what, result.status_code, None, parse_retry_after(result.headers.get("Retry-After")))
+
+        def log_retry(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            wait = state.next_action.sleep if state.next_action is not None else 0.0
+            log.warning("%s; attempt %d of %d, retrying in %.1f s", error, state.attempt_number,
+                        self.retry.max_attempts, wait)
+
+        return retrying(self.retry, lambda exc: isinstance(exc, TransientError), log_retry)(attempt)
 
     @staticmethod
-    def _error(what: str, status: int, title: Any) -> Exception:
-        label = f"Mailchimp {what}: {status}" + (f" {str(title)[:80]}" if title else "")
+    def _error(what: str, status: int, title: Any, retry_after: float | None) -> PlatformError:
+        code = str(title)[:80] if title else None
+        label = f"Mailchimp {what}: {status}" + (f" {code}" if code else "")
+        kind: type[PlatformError] = PermanentError
         # A bare 403 with no problem body is what Mailchimp answers at very high volume (§4.7): retry it.
         if status in RETRY_STATUSES or (status == 403 and not title):
-            return TransientError(label)
-        if status == 401:
-            return AuthError(f"{label}: the API key was refused (wrong key, or a key of another data centre)")
-        if status == 403:
-            return AuthError(f"{label}: this API key may not do that")
-        return PermanentError(label)
+            kind = TransientError
+        elif status == 401:
+            kind, label = AuthError, f"{label}: the API key was refused (wrong key, or a key of another data centre)"
+        elif status == 403:
+            kind, label = AuthError, f"{label}: this API key may not do that"
+        return kind(label, origin=ORIGIN, status=status, code=code, retry_after=retry_after)

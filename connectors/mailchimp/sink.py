@@ -28,9 +28,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rfmsync.connectors.base import ConfiguredSink, PushResult
-from rfmsync.connectors.http_client import HttpClient, RetryPolicy
+from rfmsync.connectors.http_client import HttpClient
 from rfmsync.connectors.mailchimp.api import MailchimpApi, problem
 from rfmsync.connectors.mailchimp.config import MailchimpSinkConfig
+from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import PermanentError, TransientError
 from rfmsync.core.fields import BY_NAME
@@ -58,7 +59,8 @@ class MailchimpSink(ConfiguredSink):
         self.api = MailchimpApi(config.api_key.get_secret_value(), base_url=config.base_url,
                                 timeout=config.timeout_seconds, retry=self.retry)
         # The results archive is a signed storage URL the SDK cannot fetch.
-        self.download = HttpClient("", retry=self.retry, timeout=(5.0, config.timeout_seconds), show_path=False)
+        self.download = HttpClient("", retry=self.retry, timeout=(5.0, config.timeout_seconds), show_path=False,
+                                   origin="mailchimp")
         self.segment_names: Sequence[str] = ()
         self._ready = False
         self.skipped_not_member = 0
@@ -103,7 +105,7 @@ class MailchimpSink(ConfiguredSink):
         try:
             self.api.call("audience check", lists.get_list, list_id, fields=["id"])
         except PermanentError as exc:
-            if ": 404" in str(exc):
+            if exc.status == 404:
                 raise PermanentError(f"Mailchimp: no audience with list_id {list_id!r} (404); check list_id") from None
             raise
         existing = self.api.call("merge fields", lists.get_list_merge_fields, list_id, count=1000)
@@ -116,7 +118,7 @@ class MailchimpSink(ConfiguredSink):
                 self.api.call(f"create merge field {tag}", lists.add_list_merge_field, list_id, body)
                 log.info("created merge field %s on audience %s", tag, list_id)
             except PermanentError as exc:
-                if "400" not in str(exc):  # 400: another process created it meanwhile
+                if exc.status != 400:  # 400: another process created it meanwhile
                     raise
         self._ready = True
 

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from rfmsync.connectors.base import OrderPage, RejectedRecord
-from rfmsync.connectors.http_client import HttpClient, RetryPolicy
+from rfmsync.connectors.http_client import HttpClient
+from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.connectors.shopify.bulk import BulkBackfill
 from rfmsync.connectors.shopify.config import ShopifySourceConfig
 from rfmsync.connectors.shopify.graphql import ShopifyGraphQL, TokenSource
@@ -46,7 +47,7 @@ class ShopifySource:
                  sleep: Callable[[float], None] = pause, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time) -> None:
         self.config = config
-        self.http = HttpClient(config.base_url or f"https://{config.shop}", retry=retry)
+        self.http = HttpClient(config.base_url or f"https://{config.shop}", retry=retry, origin="shopify")
         self.tokens = TokenSource(self.http, config.shop, access_token=config.access_token,
                                   client_id=config.client_id, client_secret=config.client_secret, clock=wall_clock)
         self.graphql = ShopifyGraphQL(self.http, config.shop, config.api_version, self.tokens, sleep=sleep,

@@ -60,7 +60,8 @@ from typing import Any
 
 import requests
 from rfmsync.connectors.base import ConfiguredSink, PushResult
-from rfmsync.connectors.http_client import HttpClient, RetryPolicy, describe_status, redact_url
+from rfmsync.connectors.http_client import HttpClient, describe_status, redact_url
+from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.connectors.webhook.config import BATCH_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSinkConfig
 from rfmsync.core.diff import Change
 from rfmsync.core.errors import PermanentError
@@ -131,7 +132,7 @@ class WebhookSink(ConfiguredSink):
         # show_path=False: a Zapier, Make or n8n webhook URL's path is the credential, so errors and
         # retry logs name only the host.
         self._client = HttpClient(config.url, headers=config.headers, timeout=timeout, retry=retry,
-                                  show_path=False, session=session)
+                                  show_path=False, session=session, origin="webhook")
 
     def __repr__(self) -> str:
         return f"WebhookSink(name={self.name!r}, url={redact_url(self.config.url, keep_path=False)!r})"

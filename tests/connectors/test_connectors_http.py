@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import random
+import threading
 from datetime import UTC, datetime
 
 import pytest
 import requests
 import responses
 from responses import matchers
-from rfmsync.connectors.http_client import HttpClient, RetryPolicy, parse_retry_after, redact_url
+from rfmsync.connectors.http_client import HttpClient, redact_url
+from rfmsync.connectors.retry import RetryPolicy, parse_retry_after
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
+from rfmsync.core.stopping import Interrupted
 
 BASE = "https://api.example.test/v1"
 
@@ -164,7 +168,37 @@ def test_404_is_permanent_without_retry(sleeps: Sleeps) -> None:
         client(sleeps).request("GET", "/missing")
 
     assert str(info.value) == "GET https://api.example.test/v1/missing: HTTP 404 Not Found (code rest_no_route)"
+    assert (info.value.origin, info.value.status, info.value.code, info.value.retry_after) == \
+        ("api.example.test", 404, "rest_no_route", None)
     assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_errors_carry_status_code_and_retry_after_and_survive_pickling(sleeps: Sleeps) -> None:
+    responses.get(f"{BASE}/lists", status=429, headers={"Retry-After": "42"}, json={"code": "rate_limited"})
+    policy = RetryPolicy(max_attempts=2, sleep=sleeps, rng=random.Random(7))
+    with pytest.raises(TransientError) as info:
+        HttpClient(BASE, retry=policy, origin="crm").request("GET", "/lists")
+    error = info.value
+    assert (error.origin, error.status, error.code, error.retry_after) == ("crm", 429, "rate_limited", 42.0)
+    assert sleeps.calls == [42.0]
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.status, copy.retry_after) == (TransientError, str(error), 429, 42.0)
+
+
+@responses.activate
+def test_a_stop_request_ends_the_retries_with_interrupted(sleeps: Sleeps) -> None:
+    stop = threading.Event()
+
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        stop.set()  # Ctrl-C arrives while the request is in flight
+        return 503, {}, ""
+
+    responses.add_callback(responses.GET, f"{BASE}/lists", callback=answer)
+    policy = RetryPolicy(max_attempts=5, sleep=sleeps, stop=stop, rng=random.Random(7))
+    with pytest.raises(Interrupted):
+        HttpClient(BASE, retry=policy).request("GET", "/lists")
+    assert (len(responses.calls), sleeps.calls) == (1, [])  # neither a wait nor a second attempt
 
 
 @responses.activate

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from fake_mailchimp import FakeMailchimp
-from rfmsync.connectors.http_client import RetryPolicy
 from rfmsync.connectors.mailchimp.sink import MailchimpSink, MailchimpSinkConfig, subscriber_hash
+from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.core.diff import Change, ChangeKind
-from rfmsync.core.errors import AuthError
+from rfmsync.core.errors import AuthError, PermanentError
 
 LIST = "aud1"
 
@@ -101,6 +101,30 @@ def test_wrong_key_is_an_auth_error_naming_no_secret(fake: FakeMailchimp) -> Non
     with pytest.raises(AuthError) as caught:
         sink(fake, api_key="nope-us21").push("b1", [entered("1", "c1@example.com")])
     assert "401 API Key Invalid" in str(caught.value) and "nope" not in str(caught.value)
+    assert (caught.value.origin, caught.value.status, caught.value.code) == ("mailchimp", 401, "API Key Invalid")
+
+
+def test_an_unknown_audience_is_named_from_the_status(fake: FakeMailchimp) -> None:
+    with pytest.raises(PermanentError) as caught:
+        sink(fake, list_id="nosuchlist").push("b1", [entered("1", "c1@example.com")])
+    assert str(caught.value) == "Mailchimp: no audience with list_id 'nosuchlist' (404); check list_id"
+
+
+def test_a_merge_field_another_process_just_created_is_not_an_error(fake: FakeMailchimp) -> None:
+    racing = sink(fake)
+    lists = racing.api.client.lists
+    create = lists.add_list_merge_field
+
+    def created_meanwhile(list_id: str, body: dict[str, Any]) -> Any:
+        fake.add_merge_field(list_id, body["tag"])  # a second sink wins the race
+        return create(list_id, body)  # and the fake answers the duplicate with Mailchimp's 400
+
+    lists.add_list_merge_field = created_meanwhile
+    result = racing.push("b1", [entered("1", "c1@example.com")])
+    assert list(result.accepted) == ["1"] and fake.merge_field_creations == 0
+    fake.fail_next(422, count=1, kind="POST /lists/{id}/merge-fields")
+    with pytest.raises(PermanentError, match="create merge field RFM_SCORE: 422"):  # any other refusal stops
+        sink(fake, merge_fields={"RFM_SCORE": "rfm_score"}).push("b2", [entered("2", "c2@example.com")])
 
 
 @pytest.mark.parametrize(("fields", "message"), [

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fake_shopify import FakeShopify
-from rfmsync.connectors.http_client import RetryPolicy
+from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.connectors.shopify.source import ShopifySource, ShopifySourceConfig
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
 from rfmsync.core.models import Order

@@ -14,7 +14,7 @@ import pytest
 import responses
 from pydantic import ValidationError
 from rfmsync.connectors.base import Sink
-from rfmsync.connectors.http_client import RetryPolicy
+from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.connectors.webhook.sink import (
     BATCH_ID_HEADER,
     SIGNATURE_HEADER,
