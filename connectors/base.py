@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -98,13 +98,30 @@ class OrderColumns:
                     self.created_utc.tolist(), self.amount_units.tolist(), self.status_code.tolist(), strict=True)]
 
 
+class SourceCursor(BaseModel):
+    """Where a source resumes after a page: a source declares its own subclass (`cursor_model`) and
+    the run loop stores it as JSON with the page's orders, in one transaction, and gives it back
+    validated. A stored position that no longer validates (an upgrade changed the model) is
+    dropped: the source then reads from the last complete pull, which costs time, never orders."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PageToken(SourceCursor):
+    """An API's opaque next-page token or page number, for sources that need nothing else."""
+
+    token: str
+
+
+CursorT = TypeVar("CursorT", bound=SourceCursor)
+
+
 @dataclass(frozen=True)
 class OrderPage:
     orders: Sequence[Order] = ()
     rejects: Sequence[RejectedRecord] = ()
-    # A source-specific position to resume from (a GraphQL cursor, a file fingerprint); stored
-    # with the page's orders in one transaction.
-    cursor: str | None = None
+    # Where to resume after this page (an instance of the source's cursor_model).
+    cursor: SourceCursor | None = None
     # A bulk source's orders as columns, instead of (or besides) `orders`.
     columns: OrderColumns | None = None
 
@@ -113,13 +130,18 @@ class OrderPage:
         return len(self.orders) + (len(self.columns) if self.columns is not None else 0)
 
 
-class Source(Protocol):
+class Source(Protocol[CursorT]):
     @property
     def name(self) -> str:
         """Unique within the store; the ledger keys orders by (source name, order id)."""
         ...
 
-    def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+    @property
+    def cursor_model(self) -> type[CursorT]:
+        """The type of its pages' `cursor`, which `pull` is given back."""
+        ...
+
+    def pull(self, since: datetime | None, until: datetime, cursor: CursorT | None) -> Iterator[OrderPage]:
         """Orders created or updated in [since, until); since None means the whole history."""
         ...
 
@@ -129,10 +151,10 @@ class Source(Protocol):
 
 
 @runtime_checkable
-class BackfillSource(Source, Protocol):
-    """A source with a faster way to read the whole history (Shopify's bulk operations)."""
+class BackfillSource(Source[CursorT], Protocol[CursorT]):
+    """A source with a faster way to read the whole history (a platform's bulk export)."""
 
-    def backfill(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]: ...
+    def backfill(self, since: datetime | None, until: datetime, cursor: CursorT | None) -> Iterator[OrderPage]: ...
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ class SourceSpec(Generic[SourceConfigT]):
     # The `type = "..."` of its config tables; must equal the config model's `type` Literal.
     type: str
     config: builtins.type[SourceConfigT]
-    build: Callable[[SourceConfigT, BuildContext], Source]
+    build: Callable[[SourceConfigT, BuildContext], Source[Any]]
     # One line for `rfmsync connectors`.
     summary: str = ""
     # Has a faster whole-history read (connectors.base.BackfillSource).

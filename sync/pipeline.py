@@ -14,11 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from rfmsync.connectors.base import BackfillSource, PreviewingSink, SegmentAwareSink, Sink, Source
+from pydantic import ValidationError
+from rfmsync.connectors.base import BackfillSource, PreviewingSink, SegmentAwareSink, Sink, Source, SourceCursor
 from rfmsync.core.aggregate import OrderCounts, aggregate
 from rfmsync.core.batch import OrderBatch
 from rfmsync.core.clock import utc_now
@@ -46,7 +47,7 @@ class StoreRuntime:
     name: str
     tz_name: str
     settings: RfmSettings
-    sources: Sequence[Source]
+    sources: Sequence[Source[Any]]
     sinks: Sequence[Sink]
     lookback: timedelta = timedelta(minutes=60)
     lookbacks: dict[str, timedelta] = field(default_factory=dict)  # per-source overrides
@@ -156,7 +157,20 @@ def _run_leased(db: Database, store: StoreRuntime, options: RunOptions) -> RunSu
         runs.release_lease(db, store.name, holder)
 
 
-def _close(connector: Source | Sink) -> None:
+def _resume_point(source: Source[Any], stored: str | None) -> SourceCursor | None:
+    if stored is None:
+        return None
+    try:
+        cursor: SourceCursor = source.cursor_model.model_validate_json(stored)
+    except ValidationError:
+        # Written by an older version in another form: read from the last complete pull instead.
+        log.info("source %s: the saved position is of an older form; reading from the last complete pull",
+                 source.name)
+        return None
+    return cursor
+
+
+def _close(connector: Source[Any] | Sink) -> None:
     # A connection that fails to close must not turn a finished run into a failed one.
     try:
         connector.close()
@@ -188,11 +202,13 @@ def _pull_all(db: Database, store: StoreRuntime, options: RunOptions, started: d
         else:
             since = None if saved.since is None else saved.since - store.lookbacks.get(source.name, store.lookback)
         position = saved.position
+        resume = _resume_point(source, position)
         pulled = 0
         # Sources with a faster way to read the whole history (bulk operations) use it to backfill.
         read = source.backfill if backfill and isinstance(source, BackfillSource) else source.pull
-        for page in read(since, started, position):
-            position = page.cursor or position
+        for page in read(since, started, resume):
+            if page.cursor is not None:
+                position = page.cursor.model_dump_json()
             # The page's refused records first: once its resume point is committed the page is never
             # read again, so rejects written after it would be lost to a crash in between. Written
             # before, a crash makes the page be read again and its rejects upserted once more.

@@ -4,6 +4,7 @@ specs the config was validated against."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from rfmsync.connectors.base import (
@@ -26,7 +27,7 @@ def _context(store: StoreConfig, root: Config) -> BuildContext:
                         rates=dict(store.rates))
 
 
-def build_source(config: SourceConfig, context: BuildContext, root: Config) -> Source:
+def build_source(config: SourceConfig, context: BuildContext, root: Config) -> Source[Any]:
     spec = root.registry.sources.get(config.type)
     if spec is None or not isinstance(config, spec.config):
         raise ConfigError("sources", f"no source of type {config.type!r} is installed")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rfmsync.connectors.base import Sink, Source
 from rfmsync.connectors.csv.config import CsvSinkConfig, CsvSourceConfig
 from rfmsync.connectors.specs import BuildContext, SinkSpec, SourceSpec
 
 
-def _source(config: CsvSourceConfig, context: BuildContext) -> Source:
+def _source(config: CsvSourceConfig, context: BuildContext) -> Source[Any]:
     from rfmsync.connectors.csv.source import CsvSource
 
     return CsvSource(config, context.base_dir, context.tz, context.currency, dict(context.rates))

@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from rfmsync.connectors.base import OrderColumns, OrderPage, RejectedRecord
+from rfmsync.connectors.base import OrderColumns, OrderPage, RejectedRecord, SourceCursor
 from rfmsync.connectors.csv.config import CsvSourceConfig
 from rfmsync.connectors.orderfiles.options import ReadOptions
 from rfmsync.connectors.orderfiles.orders import ColumnMap, parse_column_map, read_orders_file
@@ -33,7 +33,14 @@ def fingerprint(path: Path) -> str:
     return f"{path.stat().st_size}:{digest.hexdigest()}"
 
 
+class FileCursor(SourceCursor):
+    # "size:sha256:settings": the file as last read completely, and the settings it was read with.
+    fingerprint: str
+
+
 class CsvSource:
+    cursor_model = FileCursor
+
     def __init__(self, config: CsvSourceConfig, base_dir: Path, tz: ZoneInfo, currency: str | None,
                  rates: dict[str, float]) -> None:
         self.config = config
@@ -58,20 +65,20 @@ class CsvSource:
                      c.decimal, self.options.tz.key, self.options.currency, sorted(self.options.rates.items())))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
-    def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+    def pull(self, since: datetime | None, until: datetime, cursor: FileCursor | None) -> Iterator[OrderPage]:
         yield from self._read(since, cursor, backfill_since=None)
 
-    def backfill(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+    def backfill(self, since: datetime | None, until: datetime, cursor: FileCursor | None) -> Iterator[OrderPage]:
         """The whole file again; with `backfill --since`, only orders created on or after it."""
         yield from self._read(None, None, backfill_since=since)
 
-    def _read(self, since: datetime | None, cursor: str | None, backfill_since: datetime | None
+    def _read(self, since: datetime | None, cursor: FileCursor | None, backfill_since: datetime | None
               ) -> Iterator[OrderPage]:
         try:
             current = f"{fingerprint(self.path)}:{self.settings_key()}"
         except OSError as exc:
             raise ConfigError(f"source {self.name}", f"{self.path}: cannot read ({exc.strerror or exc})") from None
-        if since is not None and cursor == current:
+        if since is not None and cursor is not None and cursor.fingerprint == current:
             return  # neither the file nor its settings changed since the last complete read
         read = read_orders_file(self.path, self.column_map, self.options)
         if read.order_ids is None:
@@ -97,4 +104,4 @@ class CsvSource:
         rejects = [RejectedRecord(f"{self.path.name} line {r.line}", f"{r.column}: {r.reason}" if r.column
                                   else r.reason, dict(zip(read.header, r.raw, strict=False))) for r in read.rejects]
         # One page: the ledger keeps a file source's orders as one snapshot, merged per write.
-        yield OrderPage(rejects=rejects, cursor=current, columns=columns)
+        yield OrderPage(rejects=rejects, cursor=FileCursor(fingerprint=current), columns=columns)

@@ -8,12 +8,14 @@ prints error bodies to stdout and returns a raw string (platforms.md §0.8).
 
 from __future__ import annotations
 
+from typing import Any
+
 from rfmsync.connectors.base import Source
 from rfmsync.connectors.shopify.config import ShopifySourceConfig
 from rfmsync.connectors.specs import BuildContext, SourceSpec
 
 
-def _source(config: ShopifySourceConfig, context: BuildContext) -> Source:
+def _source(config: ShopifySourceConfig, context: BuildContext) -> Source[Any]:
     from rfmsync.connectors.shopify.source import ShopifySource
 
     return ShopifySource(config)

@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 from rfmsync.connectors.http_client import HttpClient
+from rfmsync.connectors.shopify.cursor import ShopifyCursor
 from rfmsync.connectors.shopify.graphql import ShopifyGraphQL
 from rfmsync.connectors.shopify.mapping import ORDER_FIELDS
 from rfmsync.core.errors import PermanentError, TransientError
@@ -45,7 +46,8 @@ class BulkBackfill:
         self._poll_seconds, self._sleep = poll_seconds, sleep
         self.downloads = 0
 
-    def run(self, query: str | None, cursor: str | None) -> Iterator[tuple[list[dict[str, Any]], str]]:
+    def run(self, query: str | None, cursor: ShopifyCursor | None
+            ) -> Iterator[tuple[list[dict[str, Any]], ShopifyCursor]]:
         """Pages of order nodes, each with the position to resume after it."""
         operation_id, skip = _resume_point(cursor, query)
         operation = self._find(operation_id) if operation_id else None
@@ -109,7 +111,7 @@ class BulkBackfill:
         return operation
 
     def _stream(self, url: str | None, operation_id: str, query: str | None, skip: int
-                ) -> Iterator[tuple[list[dict[str, Any]], str]]:
+                ) -> Iterator[tuple[list[dict[str, Any]], ShopifyCursor]]:
         if not url:
             return  # a completed operation with no objects has no file
         self.downloads += 1
@@ -148,15 +150,11 @@ def _resumable(operation: dict[str, Any]) -> bool:
     return status not in FINISHED
 
 
-def _position(operation_id: str, query: str | None, line: int) -> str:
-    return json.dumps({"kind": "bulk", "id": operation_id, "query": query, "line": line})
+def _position(operation_id: str, query: str | None, line: int) -> ShopifyCursor:
+    return ShopifyCursor(kind="bulk", id=operation_id, query=query, line=line)
 
 
-def _resume_point(cursor: str | None, query: str | None) -> tuple[str | None, int]:
-    try:
-        saved = json.loads(cursor) if cursor else None
-    except ValueError:
-        return None, 0
-    if isinstance(saved, dict) and saved.get("kind") == "bulk" and saved.get("query") == query:
-        return str(saved.get("id")), int(saved.get("line") or 0)
+def _resume_point(cursor: ShopifyCursor | None, query: str | None) -> tuple[str | None, int]:
+    if cursor is not None and cursor.kind == "bulk" and cursor.query == query and cursor.id:
+        return cursor.id, cursor.line
     return None, 0

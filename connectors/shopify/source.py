@@ -9,7 +9,6 @@ Facts and sources: shared/platforms.md §1.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from rfmsync.connectors.http_client import HttpClient
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.connectors.shopify.bulk import BulkBackfill
 from rfmsync.connectors.shopify.config import ShopifySourceConfig
+from rfmsync.connectors.shopify.cursor import ShopifyCursor
 from rfmsync.connectors.shopify.graphql import ShopifyGraphQL, TokenSource
 from rfmsync.connectors.shopify.mapping import ORDER_FIELDS, order_from_node
 from rfmsync.core.models import Order
@@ -43,6 +43,8 @@ def time_filter(since: datetime | None) -> str | None:
 
 
 class ShopifySource:
+    cursor_model = ShopifyCursor
+
     def __init__(self, config: ShopifySourceConfig, *, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = pause, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time) -> None:
@@ -62,7 +64,7 @@ class ShopifySource:
     def close(self) -> None:
         self.http.close()
 
-    def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+    def pull(self, since: datetime | None, until: datetime, cursor: ShopifyCursor | None) -> Iterator[OrderPage]:
         query = time_filter(since)
         after = _page_cursor(cursor, query)
         stats = _PullStats()
@@ -77,12 +79,13 @@ class ShopifySource:
             # The position resumes an interrupted pull of the same query; after the last page it says
             # "finished" (after: null), or the next run, if its time filter came out the same, would
             # start after the end and miss every update.
-            yield stats.page(page, json.dumps({"kind": "page", "query": query, "after": after if more else None}))
+            yield stats.page(page, ShopifyCursor(kind="page", query=query, after=after if more else None))
             if not more:
                 break
         stats.report(self.config.shop, since, until)
 
-    def backfill(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+    def backfill(self, since: datetime | None, until: datetime, cursor: ShopifyCursor | None
+                 ) -> Iterator[OrderPage]:
         if not self.config.bulk_backfill:
             yield from self.pull(since, until, cursor)
             return
@@ -92,15 +95,10 @@ class ShopifySource:
         stats.report(self.config.shop, since, until)
 
 
-def _page_cursor(cursor: str | None, query: str | None) -> str | None:
+def _page_cursor(cursor: ShopifyCursor | None, query: str | None) -> str | None:
     """Resume an interrupted pull only when the saved page cursor belongs to this same query."""
-    try:
-        saved = json.loads(cursor) if cursor else None
-    except ValueError:
-        return None
-    if isinstance(saved, dict) and saved.get("kind") == "page" and saved.get("query") == query:
-        after = saved.get("after")
-        return after if isinstance(after, str) else None
+    if cursor is not None and cursor.kind == "page" and cursor.query == query:
+        return cursor.after
     return None
 
 
@@ -111,7 +109,7 @@ class _PullStats:
         self.orders = self.without_email = 0
         self.oldest: datetime | None = None
 
-    def page(self, mapped: list[Order | RejectedRecord], position: str) -> OrderPage:
+    def page(self, mapped: list[Order | RejectedRecord], position: ShopifyCursor) -> OrderPage:
         orders = [o for o in mapped if isinstance(o, Order)]
         rejects = [r for r in mapped if isinstance(r, RejectedRecord)]
         self.orders += len(orders)

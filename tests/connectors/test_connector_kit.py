@@ -13,7 +13,7 @@ from typing import Literal
 import pytest
 from pipelinekit import NOW, order
 from rfmsync.connectors import discovery
-from rfmsync.connectors.base import ConfiguredSink, FieldsSinkConfig, OrderPage, PushResult, SourceConfig
+from rfmsync.connectors.base import ConfiguredSink, FieldsSinkConfig, OrderPage, PageToken, PushResult, SourceConfig
 from rfmsync.connectors.discovery import build_registry, default_registry
 from rfmsync.connectors.specs import BuildContext, SinkSpec, SourceSpec
 from rfmsync.core.diff import Change
@@ -57,6 +57,8 @@ class ListSourceConfig(SourceConfig):
 
 
 class ListSource:
+    cursor_model = PageToken
+
     def __init__(self, config: ListSourceConfig) -> None:
         self.config, self.closed = config, 0
 
@@ -64,7 +66,7 @@ class ListSource:
     def name(self) -> str:
         return self.config.name or "list"
 
-    def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+    def pull(self, since: datetime | None, until: datetime, cursor: PageToken | None) -> Iterator[OrderPage]:
         yield OrderPage([order(f"o{i}", f"c{i}", days_ago=10 * i + 1, amount=f"{10 * (i + 1)}.00")
                          for i in range(self.config.customers)])
 

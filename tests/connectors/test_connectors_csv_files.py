@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from rfmsync.connectors.csv.sink import CsvSink, CsvSinkConfig
-from rfmsync.connectors.csv.source import CsvSource, CsvSourceConfig
+from rfmsync.connectors.csv.source import CsvSource, CsvSourceConfig, FileCursor
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import ConfigError
 
@@ -34,7 +34,8 @@ def test_source_reads_orders_and_skips_an_unchanged_file(tmp_path: Path) -> None
         ("orders.csv line 4", "total: amount is not a number (nor in the column's decimal format, see --decimal)"),
         ("orders.csv line 5", "customer_id: missing customer id")]
     assert page.rejects[0].raw["order_id"] == "B"
-    assert page.cursor is not None and page.cursor.startswith(f"{(tmp_path / 'orders.csv').stat().st_size}:")
+    size = (tmp_path / "orders.csv").stat().st_size
+    assert isinstance(page.cursor, FileCursor) and page.cursor.fingerprint.startswith(f"{size}:")
     assert list(src.pull(UNTIL, UNTIL, page.cursor)) == []  # unchanged: not even parsed
     (tmp_path / "orders.csv").write_text("order_id,customer_id,created_at,total\nA,1,2026-10-01,9\n")
     assert [p.size for p in src.pull(UNTIL, UNTIL, page.cursor)] == [1]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fake_shopify import FakeShopify
 from rfmsync.connectors.retry import RetryPolicy
+from rfmsync.connectors.shopify.cursor import ShopifyCursor
 from rfmsync.connectors.shopify.source import ShopifySource, ShopifySourceConfig
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
 from rfmsync.core.models import Order
@@ -137,7 +138,7 @@ def test_history_limit_and_redacted_emails_are_explained(caplog: pytest.LogCaptu
     assert "@" not in text
 
 
-def backfill_all(src: ShopifySource, cursor: str | None = None) -> tuple[list[Order], str | None]:
+def backfill_all(src: ShopifySource, cursor: ShopifyCursor | None = None) -> tuple[list[Order], ShopifyCursor | None]:
     orders: list[Order] = []
     position = cursor
     for page in src.backfill(None, NOW, cursor):

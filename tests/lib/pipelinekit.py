@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
-from rfmsync.connectors.base import OrderPage, PushResult
+from rfmsync.connectors.base import OrderPage, PageToken, PushResult
 from rfmsync.core.diff import Change
 from rfmsync.core.errors import TransientError
 from rfmsync.core.models import Order, OrderStatus
@@ -34,11 +35,12 @@ class MemorySource:
     calls: list[tuple[datetime | None, datetime]] = field(default_factory=list)
     name: str = "mem"
     closed: int = 0
+    cursor_model: ClassVar[type[PageToken]] = PageToken
 
     def close(self) -> None:
         self.closed += 1
 
-    def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+    def pull(self, since: datetime | None, until: datetime, cursor: PageToken | None) -> Iterator[OrderPage]:
         self.calls.append((since, until))
         chosen = [o for o in self.orders if (since is None or (o.updated_at or o.created_at) >= since)
                   and (o.updated_at or o.created_at) < until]

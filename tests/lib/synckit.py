@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rfmsync.connectors.base import OrderPage, PushResult, RejectedRecord
+from rfmsync.connectors.base import OrderPage, PageToken, PushResult, RejectedRecord
 from rfmsync.connectors.csv.sink import CsvSink, CsvSinkConfig
 from rfmsync.connectors.webhook.sink import BATCH_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from rfmsync.core.diff import Change
@@ -233,6 +233,8 @@ class PagedSource:
         self.marker = marker
         self.pull_log = pull_log
 
+    cursor_model = PageToken
+
     @property
     def name(self) -> str:
         return SOURCE
@@ -240,13 +242,13 @@ class PagedSource:
     def close(self) -> None:
         pass
 
-    def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+    def pull(self, since: datetime | None, until: datetime, cursor: PageToken | None) -> Iterator[OrderPage]:
         key = "all" if since is None else str(int(since.timestamp()))
         selected = sorted((r for r in self.held if (since is None or updated_of(r) >= since) and updated_of(r) < until),
                           key=lambda r: (updated_of(r), record_id_of(r)))
         start = 0
         if cursor:
-            cursor_key, _, offset = cursor.rpartition("|")
+            cursor_key, _, offset = cursor.token.rpartition("|")
             if cursor_key == key:
                 start = int(offset)
         if self.pull_log is not None:
@@ -259,7 +261,7 @@ class PagedSource:
             yield OrderPage([r for r in chunk if isinstance(r, Order)],
                             [RejectedRecord(f"record {r.record_id}", r.reason, {"id": r.record_id})
                              for r in chunk if isinstance(r, BadRecord)],
-                            cursor=f"{key}|{begin + len(chunk)}")
+                            cursor=PageToken(token=f"{key}|{begin + len(chunk)}"))
 
 
 class CrashingCsvSink:

@@ -11,6 +11,7 @@ without any kill, in a separate directory, at the same clock.
 from __future__ import annotations
 
 import itertools
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ def after_pages(pages: int, epoch: int = 1) -> Callable[[World, int], None]:
         # The resume point moved with the pages; `since` did not (only a finished pull moves it).
         since = None if epoch == 1 else int(kit.NOW[1].timestamp())
         assert kit.query(world.state_file, "SELECT source, since_utc, cursor FROM cursors") == [
-            (SOURCE, since, f"{since_key}|{pages * kit.PAGE_SIZE}")]
+            (SOURCE, since, json.dumps({"token": f"{since_key}|{pages * kit.PAGE_SIZE}"}, separators=(",", ":")))]
         rejects = {r[0] for r in kit.query(world.state_file, "SELECT record_key FROM rejects WHERE origin = 'source'")}
         earlier_bad = {f"record {b}" for b in kit.bad_ids(1)} if epoch == 2 else set()
         assert rejects == earlier_bad | {f"record {r.record_id}" for r in committed if isinstance(r, kit.BadRecord)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -9,14 +10,14 @@ from pathlib import Path
 
 import pytest
 from pipelinekit import NOW, TRANSIENT, MemorySource, RecordingSink, open_db, order, run, runtime
-from rfmsync.connectors.base import OrderPage
+from rfmsync.connectors.base import OrderPage, PageToken
 from rfmsync.core.custom import scheme_from_toml
 from rfmsync.core.diff import ChangeKind
 from rfmsync.core.errors import AuthError
 from rfmsync.core.fields import PUSHABLE_FIELDS, current_records
 from rfmsync.core.rfm import RfmSettings
 from rfmsync.sync import ledger, sink_state
-from rfmsync.sync.ledger import Cursor, get_cursor, order_count, upsert_orders
+from rfmsync.sync.ledger import Cursor, get_cursor, order_count, set_cursor, upsert_orders
 from rfmsync.sync.runs import recent_runs
 
 ORDERS = [
@@ -110,7 +111,7 @@ def test_every_source_and_sink_is_closed_once_per_run_however_it_ends(tmp_path: 
     assert (source.closed, good.closed, flaky.closed) == (1, 1, 1)
 
     class BrokenSource(MemorySource):
-        def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
+        def pull(self, since: datetime | None, until: datetime, cursor: PageToken | None) -> Iterator[OrderPage]:
             raise RuntimeError("a bug in a connector")
 
     class StubbornSink(RecordingSink):
@@ -260,6 +261,7 @@ class PagedSource:
     """Pages numbered from the resume position it is given, like an API cursor."""
 
     name = "paged"
+    cursor_model = PageToken
 
     def __init__(self, pages: int, stop_after: int | None, stop: threading.Event) -> None:
         self.pages, self.stop_after, self.stop, self.started_at = pages, stop_after, stop, []
@@ -267,13 +269,13 @@ class PagedSource:
     def close(self) -> None:
         pass
 
-    def pull(self, since: datetime | None, until: datetime, cursor: str | None) -> Iterator[OrderPage]:
-        first = int(cursor) + 1 if cursor else 0
+    def pull(self, since: datetime | None, until: datetime, cursor: PageToken | None) -> Iterator[OrderPage]:
+        first = int(cursor.token) + 1 if cursor else 0
         self.started_at.append(first)
         for page in range(first, self.pages):
             if self.stop_after is not None and page == self.stop_after:
                 self.stop.set()  # as Ctrl-C would, arriving while this page is being stored
-            yield OrderPage([order(f"p{page}", f"c{page}", page + 1, "10.00")], cursor=str(page))
+            yield OrderPage([order(f"p{page}", f"c{page}", page + 1, "10.00")], cursor=PageToken(token=str(page)))
 
 
 def test_interrupted_backfill_resumes_where_it_stopped(tmp_path: Path) -> None:
@@ -283,7 +285,7 @@ def test_interrupted_backfill_resumes_where_it_stopped(tmp_path: Path) -> None:
     store = runtime(source, RecordingSink())  # type: ignore[arg-type]
     first = run(db, store, kind="backfill", stop=stop)
     assert first.outcome == "interrupted" and order_count(db, "shop") == 2
-    assert get_cursor(db, "shop", "paged#backfill").position == "1"
+    assert get_cursor(db, "shop", "paged#backfill").position == '{"token":"1"}'
     source.stop_after = None
     second = run(db, store, at=NOW + timedelta(minutes=5), kind="backfill", stop=threading.Event())
     assert second.outcome == "ok"
@@ -291,3 +293,14 @@ def test_interrupted_backfill_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert order_count(db, "shop") == 5
     assert get_cursor(db, "shop", "paged#backfill") == Cursor(None, None)  # done: resume point cleared
     assert get_cursor(db, "shop", "paged").since == NOW + timedelta(minutes=5)
+
+
+def test_a_saved_position_of_an_older_form_is_dropped_not_fatal(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "rfmsync.pipeline")
+    db = open_db(tmp_path)
+    set_cursor(db, "shop", "paged#backfill", Cursor(None, "7"))  # a plain string, as before typed cursors
+    source = PagedSource(pages=3, stop_after=None, stop=threading.Event())
+    summary = run(db, runtime(source, RecordingSink()), kind="backfill")  # type: ignore[arg-type]
+    assert summary.outcome == "ok" and source.started_at == [0] and order_count(db, "shop") == 3
+    assert "source paged: the saved position is of an older form" in caplog.text
