@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -191,7 +191,7 @@ class HttpClient:
 
     def request(self, method: str, path_or_url: str, *, json: Any = None,
                 data: bytes | str | Mapping[str, str] | None = None, headers: HeadersArg = None,
-                params: Mapping[str, str] | None = None, allow_redirects: bool = True,
+                params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None, allow_redirects: bool = True,
                 returned_statuses: Collection[int] = (), stream: bool = False) -> requests.Response:
         """Sends with retries and returns the final response, whose status is below 400 or in
         `returned_statuses` (which the caller handles itself: Shopify's 429 carries the throttle

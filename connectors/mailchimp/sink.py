@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import requests
 from rfmsync.connectors.base import ConfiguredSink, PushResult
 from rfmsync.connectors.http_client import HttpClient
 from rfmsync.connectors.mailchimp.api import MailchimpApi, problem
@@ -56,17 +57,20 @@ class MailchimpSink(ConfiguredSink):
         self.config = config
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        # One connection pool for the API and the archive downloads; the API key is sent per API
+        # request only, never to the storage host of an archive.
+        self._session = requests.Session()
         self.api = MailchimpApi(config.api_key.get_secret_value(), base_url=config.base_url,
-                                timeout=config.timeout_seconds, retry=self.retry)
+                                timeout=config.timeout_seconds, retry=self.retry, session=self._session)
         # The results archive is a signed storage URL the SDK cannot fetch.
         self.download = HttpClient("", retry=self.retry, timeout=(5.0, config.timeout_seconds), show_path=False,
-                                   origin="mailchimp")
+                                   origin="mailchimp", session=self._session)
         self.segment_names: Sequence[str] = ()
         self._ready = False
         self.skipped_not_member = 0
 
     def close(self) -> None:
-        self.download.close()
+        self._session.close()
 
     def set_segments(self, names: Sequence[str]) -> None:
         """The scheme's segments. Every tag rfmsync can have written (this scheme's segments and every
