@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PKG_DIRS := core connectors sync rfmsync_init
+PKG_DIRS := core connectors sync testing rfmsync_init
 
 .PHONY: demo test test-later lint typecheck install bench clean
 

@@ -24,10 +24,11 @@ class Interrupted(Exception):
 _TICK = 0.1
 
 
-def pause(seconds: float) -> None:
+def pause(seconds: float, stop: threading.Event = STOP) -> None:
+    """Sleeps `seconds`, raising Interrupted as soon as `stop` (the process's request) is set."""
     deadline = time.monotonic() + max(0.0, seconds)
     while True:
-        if STOP.is_set():
+        if stop.is_set():
             raise Interrupted("stopped on request")
         left = deadline - time.monotonic()
         if left <= 0:

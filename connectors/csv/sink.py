@@ -40,6 +40,8 @@ class CsvSink(ConfiguredSink):
         self.dir = config.dir if config.dir.is_absolute() else base_dir / config.dir
 
     def push(self, batch_id: str, changes: Sequence[Change]) -> PushResult:
+        if not changes:
+            return PushResult(accepted=[])
         try:
             self._remove_leftover_temp_files()
             self._append_log(batch_id, changes)

@@ -78,18 +78,14 @@ import collections
 import json
 import re
 import secrets
-import threading
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from fake_mailchimp_batch import Batch, Operation, build_archive, parse_operations, result
 from fake_mailchimp_data import MERGE_TYPES, Problem, invalid, now_iso, project
-from fake_mailchimp_http import Reply, Request, loopback_server
 from fake_mailchimp_members import MemberOps
+from fakekit import Body, FakePlatform, Handler, Reply, Request
 
 PROBLEM = "application/problem+json"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -98,36 +94,28 @@ S3_TWO_AUTHS = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>Inval
                 b"parameter or the Authorization header should be specified</Message></Error>")
 S3_DENIED = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied"
              b"</Message></Error>")
-Handler = Callable[[dict[str, str], dict[str, str], Any], tuple[int, Any]]  # (path groups, query, body)
+Route = Callable[[dict[str, str], dict[str, str], Any], tuple[int, Any]]  # (path groups, query, body)
 
 
-@dataclass
-class _Fault:
-    status: int
-    empty_body: bool
-    kind: str | None
+class FakeMailchimp(MemberOps, FakePlatform):
+    name = "fake_mailchimp"
 
-
-class FakeMailchimp(MemberOps):
     def __init__(self, *, api_key: str = "fakekey-us21", polls_per_state: int = 1,
                  batch_states: tuple[str, ...] = ("pending", "started"), results_per_file: int = 100,
                  max_pending_batches: int = 500, latency: float = 0.0, archive_rejects_auth: bool = True) -> None:
-        super().__init__()
+        FakePlatform.__init__(self, latency=latency)
+        MemberOps.__init__(self)  # its lock replaces the kit's: one RLock for state and counters
         self.api_key, self.polls_per_state, self.batch_states = api_key, polls_per_state, batch_states
         self.results_per_file, self.max_pending_batches = results_per_file, max_pending_batches
-        self.latency, self.archive_rejects_auth = latency, archive_rejects_auth
+        self.archive_rejects_auth = archive_rejects_auth
         self.batches: dict[str, Batch] = {}
-        self._faults: collections.deque[_Fault] = collections.deque()
-        self._flight = threading.Lock()
-        self.requests = self.write_requests = self.operations_applied = self.merge_field_creations = 0
+        self.operations_applied = self.merge_field_creations = 0
         self.batches_started = self.batches_rejected = self.batch_polls = self.archive_downloads = 0
-        self.unauthorized = self.injected_failures = self.in_flight = self.max_concurrent = 0
-        self.requests_by_kind: collections.Counter[str] = collections.Counter()
+        self.unauthorized = 0
         self.operations_by_kind: collections.Counter[str] = collections.Counter()
-        self.calls: list[tuple[str, int]] = []
-        self.failures: list[str] = []
-        self.routes: list[tuple[str, re.Pattern[str], str, Handler]] = [
-            (method, re.compile(f"^{pattern}$"), kind, handler) for method, pattern, kind, handler in [
+        self._operations: dict[str, Route] = {}
+        member, tags = "/lists/(?P<list>[^/]+)/members/(?P<m>[^/]+)", "/lists/(?P<list>[^/]+)/members/(?P<m>[^/]+)/tags"
+        for method, pattern, kind, route in [
                 ("GET", "/?", "GET /", lambda g, q, b: (200, self._root())),
                 ("GET", "/ping", "GET /ping", lambda g, q, b: (200, {"health_status": "Everything's Chimpy!"})),
                 ("GET", "/lists/(?P<list>[^/]+)", "GET /lists/{id}", lambda g, q, b: self._get_list(g["list"])),
@@ -139,59 +127,55 @@ class FakeMailchimp(MemberOps):
                  lambda g, q, b: self._create_merge_field(g["list"], _obj(b))),
                 ("GET", "/lists/(?P<list>[^/]+)/members", "GET /lists/{id}/members",
                  lambda g, q, b: self.list_members(g["list"], q)),
-                ("GET", "/lists/(?P<list>[^/]+)/members/(?P<m>[^/]+)", "GET /lists/{id}/members/{hash}",
-                 lambda g, q, b: self.get_member(g["list"], g["m"])),
-                ("PATCH", "/lists/(?P<list>[^/]+)/members/(?P<m>[^/]+)", "PATCH /lists/{id}/members/{hash}",
+                ("GET", member, "GET /lists/{id}/members/{hash}", lambda g, q, b: self.get_member(g["list"], g["m"])),
+                ("PATCH", member, "PATCH /lists/{id}/members/{hash}",
                  lambda g, q, b: self.patch_member(g["list"], g["m"], _obj(b))),
-                ("PUT", "/lists/(?P<list>[^/]+)/members/(?P<m>[^/]+)", "PUT /lists/{id}/members/{hash}",
+                ("PUT", member, "PUT /lists/{id}/members/{hash}",
                  lambda g, q, b: self.put_member(g["list"], g["m"], _obj(b))),
-                ("DELETE", "/lists/(?P<list>[^/]+)/members/(?P<m>[^/]+)", "DELETE /lists/{id}/members/{hash}",
+                ("DELETE", member, "DELETE /lists/{id}/members/{hash}",
                  lambda g, q, b: self.archive_member(g["list"], g["m"])),
-                ("GET", "/lists/(?P<list>[^/]+)/members/(?P<m>[^/]+)/tags", "GET /lists/{id}/members/{hash}/tags",
-                 lambda g, q, b: self.get_tags(g["list"], g["m"])),
-                ("POST", "/lists/(?P<list>[^/]+)/members/(?P<m>[^/]+)/tags", "POST /lists/{id}/members/{hash}/tags",
+                ("GET", tags, "GET /lists/{id}/members/{hash}/tags", lambda g, q, b: self.get_tags(g["list"], g["m"])),
+                ("POST", tags, "POST /lists/{id}/members/{hash}/tags",
                  lambda g, q, b: self.update_tags(g["list"], g["m"], _obj(b))),
                 ("POST", "/batches", "POST /batches", lambda g, q, b: self._start_batch(b)),
                 ("GET", "/batches", "GET /batches", lambda g, q, b: self._list_batches()),
                 ("GET", "/batches/(?P<id>[^/]+)", "GET /batches/{id}", lambda g, q, b: self._poll(g["id"])),
-                ("DELETE", "/batches/(?P<id>[^/]+)", "DELETE /batches/{id}", lambda g, q, b: self._delete(g["id"])),
-            ]]
-        self._by_method: dict[str, list[tuple[re.Pattern[str], str, Handler]]] = {}
-        for method, pattern, kind, handler in self.routes:
-            self._by_method.setdefault(method, []).append((pattern, kind, handler))
-        self.server = loopback_server(self)
+                ("DELETE", "/batches/(?P<id>[^/]+)", "DELETE /batches/{id}", lambda g, q, b: self._delete(g["id"]))]:
+            self.route(method, pattern, kind, self._api(route))
+            self._operations[kind] = route
 
-    # -- lifecycle -------------------------------------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
+    # -- the kit's counters under the names the tests use ----------------------------------------
     @property
     def api_url(self) -> str:
         return self.base_url + "/3.0"
 
-    def start(self) -> FakeMailchimp:
-        self.server.start()
-        return self
+    @property
+    def requests(self) -> int:
+        return self.received
 
-    def close(self, *, check: bool = True) -> None:
-        """Stops the server, then fails if the fake met a request it could not handle."""
-        self.server.close()
-        if check and self.failures:
-            raise AssertionError("fake_mailchimp failed on a request:\n" + "\n".join(self.failures))
+    @property
+    def requests_by_kind(self) -> collections.Counter[str]:
+        return self.received_by_kind
 
-    def __enter__(self) -> FakeMailchimp:
-        return self.start()
+    @property
+    def write_requests(self) -> int:
+        return self.writes
 
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        self.close(check=exc_type is None)
+    @property
+    def injected_failures(self) -> int:
+        return self.faults.injected
+
+    @property
+    def calls(self) -> list[tuple[str, int]]:
+        return self.journal
 
     # -- faults and batch control ----------------------------------------------------------------
-    def fail_next(self, status: int = 503, count: int = 1, empty_body: bool = False, kind: str | None = None) -> None:
+    def fail_next(self, status: int = 503, count: int = 1, empty_body: bool = False, kind: str | None = None, *,
+                  retry_after: float | None = None, body: Body | None = None) -> None:
         """The next `count` requests (of requests_by_kind key `kind`, if given) get `status`: a
         problem+json (429 "Too Many Requests", ...) or, with empty_body, no body at all."""
-        with self.lock:
-            self._faults.extend(_Fault(status, empty_body, kind) for _ in range(count))
+        self.faults.add(status, count, body=body or ("empty" if empty_body else "platform"), retry_after=retry_after,
+                        kind=kind)
 
     def finish_batches(self) -> None:
         """Finishes (applies) every unfinished batch now, as if polled to the end."""
@@ -205,82 +189,57 @@ class FakeMailchimp(MemberOps):
         with self.lock:
             return sum(not b.finished for b in self.batches.values())
 
-    def failed(self, what: str) -> None:
+    def snapshot(self) -> dict[str, dict[str, tuple[str, frozenset[str], tuple[tuple[str, str], ...]]]]:
+        """List id -> email -> (status, tags, merge fields): everything a sink can change."""
         with self.lock:
-            self.failures.append(what)
+            return {a.id: {m.email: (m.status, frozenset(m.tags), tuple(sorted(m.merge_fields.items())))
+                           for m in a.members.values()} for a in self.audiences.values()}
 
     # -- HTTP ------------------------------------------------------------------------------------
-    def handle(self, request: Request) -> Reply:
-        with self._flight:
-            self.in_flight += 1
-            self.max_concurrent = max(self.max_concurrent, self.in_flight)
-        try:  # the count drops before the reply is written: a client cannot overlap its next request
-            if self.latency:
-                time.sleep(self.latency)
-            return self._handle(request)
-        finally:
-            with self._flight:
-                self.in_flight -= 1
-
-    def _handle(self, request: Request) -> Reply:
-        split = urlsplit(request.target)
-        path, method = unquote(split.path), request.method
-        query = dict(parse_qsl(split.query, keep_blank_values=True))
+    def resolve(self, request: Request) -> tuple[str, Handler | None, dict[str, str]]:
+        path = request.path
         archive = re.fullmatch(r"/archives/([^/]+)\.tar\.gz", path)
-        route = None
         if archive:
-            kind = "GET archive"
-        elif path.startswith("/3.0/") or path == "/3.0":
-            route = self._route(method, path[4:])
-            kind = route[0] if route else f"{method} {path[4:]}"
-        else:
-            kind = f"{method} {path}"
-        with self.lock:
-            self.requests += 1
-            self.requests_by_kind[kind] += 1
-            self.write_requests += method in WRITE_METHODS
-            fault = next((f for f in self._faults if f.kind in (None, kind)), None)
-            if fault is not None:
-                self._faults.remove(fault)
-                self.injected_failures += 1
-        if fault is not None:
-            return self._log(kind, Reply(fault.status, b"", "text/html; charset=UTF-8") if fault.empty_body
-                             else self._problem(Problem(fault.status)))
-        if archive:
-            return self._log(kind, self._archive(archive.group(1), query, request))
-        if not self._authorized(request.headers.get("Authorization")):
-            with self.lock:
-                self.unauthorized += 1
-            missing = not request.headers.get("Authorization")
-            return self._log(kind, self._problem(Problem(
-                401, "API Key Missing" if missing else "API Key Invalid",
-                "Your request did not include an API key." if missing else
-                "Your API key may be invalid, or you've attempted to access the wrong datacenter.")))
-        if route is None:
-            self.failed(f"unsupported request: {method} {request.target}")
-            return self._log(kind, self._problem(Problem(404)))
-        try:
-            body = json.loads(request.body) if request.body.strip() else None
-        except ValueError:
-            return self._log(kind, self._problem(Problem(400, "JSON Parse Exception",
-                                                         "We encountered an unspecified JSON parsing error.")))
-        try:
-            with self.lock:
-                status, data = route[1](route[2], query, body)
-        except Problem as p:
-            return self._log(kind, self._problem(p))
-        if status == 204:
-            return self._log(kind, Reply(204, b"", "application/json; charset=utf-8"))
-        if method == "GET":
-            data = project(data, query.get("fields"), query.get("exclude_fields"))
-        return self._log(kind, Reply(status, json.dumps(data).encode(), "application/json; charset=utf-8"))
+            return "GET archive", lambda r, g: self._archive(g["id"], r.query, r), {"id": archive.group(1)}
+        if path.startswith("/3.0/") or path == "/3.0":
+            return self.match(request.method, path[4:])
+        return f"{request.method} {path}", None, {}
 
-    def _route(self, method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
-        for pattern, kind, handler in self._by_method.get(method, ()):
-            match = pattern.match(path)
-            if match:
-                return kind, handler, match.groupdict()
-        return None
+    def authorize(self, request: Request, kind: str) -> Reply | None:
+        if kind == "GET archive" or self._authorized(request.headers.get("Authorization")):
+            return None  # a presigned storage URL: no API auth
+        with self.lock:
+            self.unauthorized += 1
+        missing = not request.headers.get("Authorization")
+        return self._problem(Problem(
+            401, "API Key Missing" if missing else "API Key Invalid",
+            "Your request did not include an API key." if missing else
+            "Your API key may be invalid, or you've attempted to access the wrong datacenter."))
+
+    def error_reply(self, status: int, retry_after: float | None = None) -> Reply:
+        reply = self._problem(Problem(status))
+        if retry_after is not None:
+            reply.headers["Retry-After"] = f"{retry_after:g}"
+        return reply
+
+    def _api(self, route: Route) -> Handler:
+        def handle(request: Request, groups: dict[str, str]) -> Reply:
+            query = request.query
+            try:
+                body = request.json()
+            except ValueError:
+                return self._problem(Problem(400, "JSON Parse Exception",
+                                             "We encountered an unspecified JSON parsing error."))
+            try:
+                status, data = route(groups, query, body)
+            except Problem as p:
+                return self._problem(p)
+            if status == 204:
+                return Reply(204, b"", "application/json; charset=utf-8")
+            if request.method == "GET":
+                data = project(data, query.get("fields"), query.get("exclude_fields"))
+            return Reply(status, json.dumps(data).encode(), "application/json; charset=utf-8")
+        return handle
 
     def _authorized(self, header: str | None) -> bool:
         if not header or not header.startswith("Basic "):
@@ -293,11 +252,6 @@ class FakeMailchimp(MemberOps):
 
     def _problem(self, p: Problem) -> Reply:
         return Reply(p.status, json.dumps(p.body(str(uuid.uuid4()))).encode(), PROBLEM)
-
-    def _log(self, kind: str, reply: Reply) -> Reply:
-        with self.lock:
-            self.calls.append((kind, reply.status))
-        return reply
 
     # -- lists and merge fields -----------------------------------------------------------------
     def _root(self) -> dict[str, Any]:
@@ -372,19 +326,19 @@ class FakeMailchimp(MemberOps):
                                    f"&X-Amz-Expires=600&X-Amz-Signature={batch.signature}")
 
     def _apply(self, op: Operation) -> dict[str, Any]:
-        route = self._route(op.method, op.path.partition("?")[0])
-        kind = route[0] if route else f"{op.method} {op.path}"
+        kind, _, groups = self.match(op.method, op.path.partition("?")[0])
+        operation = self._operations.get(kind)
         self.operations_applied += 1
         self.operations_by_kind[kind] += 1
         try:
-            if route is None or route[0].endswith(("/batches", "/batches/{id}")):
+            if operation is None or kind.endswith(("/batches", "/batches/{id}")):
                 self.failed(f"unsupported batch operation: {op.method} {op.path}")
                 raise Problem(404)
             try:
                 body = json.loads(op.body) if op.body else None
             except ValueError as err:
                 raise Problem(400, "JSON Parse Exception", "We encountered an unspecified JSON parsing error.") from err
-            status, data = route[1](route[2], {k: str(v) for k, v in op.params.items()}, body)
+            status, data = operation(groups, {k: str(v) for k, v in op.params.items()}, body)
             return result(op, status, data, None, "")
         except Problem as p:
             return result(op, p.status, None, p, str(uuid.uuid4()))

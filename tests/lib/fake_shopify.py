@@ -40,19 +40,17 @@ import collections
 import json
 import math
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fake_shopify_bulk import ACTIVE, BulkOp, BulkOutcome, parse_bulk_query
 from fake_shopify_data import Node, OrderStore, decode_cursor, iso, parse_search
 from fake_shopify_gql import Field, GqlError, arg, check, parse_document, project
-from fake_shopify_http import LoopbackServer, Reply, handler_for, json_reply
+from fakekit import FakePlatform, Fault, Reply, Request, json_reply
 from rfmsync.core.clock import utc_now
 
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
@@ -85,7 +83,9 @@ def _refuse(message: str, **extensions: Any) -> _Refused:
     return _Refused([{"message": message, "extensions": extensions}])
 
 
-class FakeShopify:
+class FakeShopify(FakePlatform):
+    name = "fake_shopify"
+
     def __init__(self, *, now: datetime | None = None, time_scale: float = 1.0,
                  maximum_available: float = 1000.0, restore_rate: float = 50.0,
                  throttle_status: int | str = 200, access_tokens: Iterable[str] = ("shpat_static",),
@@ -93,7 +93,7 @@ class FakeShopify:
                  token_ttl: int = 86399, history_days: int | None = None, access_denied_for_orders: bool = False,
                  bulk_polls_per_status: int = 2, bulk_concurrency: int = 1, shop: Mapping[str, str] | None = None,
                  ) -> None:
-        self.lock = threading.RLock()
+        super().__init__()
         self.started_at, self.time_scale = now or utc_now(), time_scale
         self._t0, self._offset = time.monotonic(), 0.0
         self.maximum_available, self.restore_rate = maximum_available, restore_rate
@@ -110,11 +110,9 @@ class FakeShopify:
         self.store = OrderStore()
         self.bulk_ops: dict[int, BulkOp] = {}
         self._issued: dict[str, float] = {}  # token -> expiry on the fake clock
-        self._faults: collections.deque[int] = collections.deque()
-        self._fail_at: dict[int, int] = {}
         self._bulk_outcomes: collections.deque[BulkOutcome] = collections.deque()
         self._last_throttled = False
-        self.requests = self.throttled = self.throttled_in_a_row = self.unauthorized = self.injected_failures = 0
+        self.throttled = self.throttled_in_a_row = self.unauthorized = 0
         self.token_exchanges = self.token_exchange_failures = 0
         self.bulk_runs = self.bulk_rejected = self.bulk_polls = self.bulk_downloads = self.bulk_bytes_served = 0
         self.points_charged, self.min_available = 0.0, maximum_available
@@ -122,14 +120,12 @@ class FakeShopify:
         self.searches: list[str] = []
         self.ignored_search_terms: list[str] = []
         self.calls: list[Call] = []
-        self.failures: list[str] = []
-        self.server = LoopbackServer(handler_for(self), name="fake-shopify")
+        self.route("POST", "/admin/oauth/access_token", "token",
+                   lambda r, g: self._token(r.headers.get("Content-Type", ""), r.body))
+        self.route("POST", "/admin/api/(?P<version>[^/]+)/graphql.json", "graphql", self._graphql_request)
+        self.route("GET", "/bulk/[^/]+", "download", lambda r, g: self.get(r.target))
 
     # -- lifecycle -------------------------------------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
     def graphql_url(self, version: str = "2026-01") -> str:
         return f"{self.base_url}/admin/api/{version}/graphql.json"
 
@@ -137,21 +133,14 @@ class FakeShopify:
     def token_url(self) -> str:
         return f"{self.base_url}/admin/oauth/access_token"
 
-    def start(self) -> FakeShopify:
-        self.server.start()
-        return self
+    @property
+    def requests(self) -> int:
+        """GraphQL POSTs received, every one (injected faults and 401s included)."""
+        return self.received_by_kind["graphql"]
 
-    def close(self, *, check: bool = True) -> None:
-        """Stops the server, then fails if the fake met a request it could not handle."""
-        self.server.close()
-        if check and self.failures:
-            raise AssertionError("fake_shopify failed on a request:\n" + "\n".join(self.failures))
-
-    def __enter__(self) -> FakeShopify:
-        return self.start()
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        self.close(check=exc_type is None)
+    @property
+    def injected_failures(self) -> int:
+        return self.faults.injected
 
     # -- clock and bucket ------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -222,13 +211,17 @@ class FakeShopify:
 
     def fail_next(self, status: int = 502, count: int = 1) -> None:
         """The next `count` GraphQL requests get `status` with an HTML body, like Shopify's edge."""
-        with self.lock:
-            self._faults.extend([status] * count)
+        self.faults.add(status, count, body="html", retry_after=1 if status == 429 else None, kind="graphql")
 
     def fail_at_request(self, k: int, status: int = 502) -> None:
         """GraphQL request number k (1-based, counting every one received) gets `status`."""
-        with self.lock:
-            self._fail_at[k] = status
+        self.faults.at_request(k, status, kind="graphql", body="html", retry_after=1 if status == 429 else None)
+
+    def faulted(self, kind: str, fault: Fault) -> None:
+        self.calls.append(Call("fault", fault.status))
+
+    def unrouted(self, request: Request, kind: str) -> Reply:
+        return json_reply(404, {"errors": "Not Found"})
 
     def next_bulk_outcome(self, status: str = "FAILED", *, partial_lines: int = 0,
                           error_code: str | None = None) -> None:
@@ -241,22 +234,10 @@ class FakeShopify:
         self.bulk_urls_expired = True
 
     # -- requests --------------------------------------------------------------------------------
-    def post(self, path: str, token: str | None, content_type: str, body: bytes) -> Reply:
+    def _graphql_request(self, request: Request, groups: dict[str, str]) -> Reply:
+        token, body = request.headers.get("X-Shopify-Access-Token"), request.body
         with self.lock:
-            if path == "/admin/oauth/access_token":
-                return self._token(content_type, body)
-            parts = path.split("/")
-            if len(parts) != 5 or parts[:3] != ["", "admin", "api"] or parts[4] != "graphql.json":
-                return json_reply(404, {"errors": "Not Found"})
-            self.requests += 1
-            self.versions_seen.add(parts[3])
-            status = self._fail_at.pop(self.requests, None) or (self._faults.popleft() if self._faults else None)
-            if status is not None:
-                self.injected_failures += 1
-                self.calls.append(Call("fault", status))
-                phrase = f"{status} {HTTPStatus(status).phrase}"
-                html = f"<html><head><title>{phrase}</title></head><body><h1>{phrase}</h1></body></html>"
-                return Reply(status, html.encode(), "text/html", {"Retry-After": "1"} if status == 429 else {})
+            self.versions_seen.add(groups["version"])
             if not (token in self.access_tokens or self._issued.get(token or "", -1.0) > self.elapsed()):
                 self.unauthorized += 1
                 self.calls.append(Call("unauthorized", 401))
@@ -446,8 +427,3 @@ class FakeShopify:
     def served(self, n: int) -> None:
         with self.lock:
             self.bulk_bytes_served += n
-
-    def failed(self, what: str) -> None:
-        with self.lock:
-            self.failures.append(what)
-
