@@ -77,8 +77,9 @@ def log_text(records: Iterable[logging.LogRecord]) -> str:
 def nothing_private_logged(caplog: pytest.LogCaptureFixture, private: Callable[[], list[str]]) -> Iterator[None]:
     """Captures every log line of a test at DEBUG, as `rfmsync` runs (urllib3's request lines, with
     their URLs and queries, stay hidden), and fails it when one holds a private value."""
-    caplog.set_level(logging.DEBUG)
+    # In this order: each call also sets the capturing handler's level, which must end at DEBUG.
     caplog.set_level(logging.WARNING, logger="urllib3")
+    caplog.set_level(logging.DEBUG)
     yield
     found = leaks(log_text([*caplog.get_records("setup"), *caplog.get_records("call")]), private())
     assert not found, f"log lines hold private values (shown cut short): {found}"

@@ -3,6 +3,7 @@ package names its platform."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -22,6 +23,7 @@ from rfmsync.sync.config import parse_config
 from rfmsync.sync.pipeline import RunOptions, run_store
 from rfmsync.sync.registry import build_store
 from rfmsync.sync.state import Database
+from rfmsync.testing.common import nothing_private_logged
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORMS = ("shopify", "mailchimp", "klaviyo", "hubspot", "activecampaign", "woocommerce", "square")
@@ -161,3 +163,12 @@ def test_plugins_come_from_entry_points_and_a_broken_one_is_named(monkeypatch: p
     points["rfmsync.sinks"] = [EntryPoint("list", f"{__name__}:LIST", "rfmsync.sinks")]
     with pytest.raises(ConfigError, match="expected a SinkSpec, got SourceSpec"):
         build_registry()
+
+
+def test_the_contracts_log_check_fails_on_a_leak_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    check = nothing_private_logged(caplog, lambda: ["tok-0123456789", "ada@example.com"])
+    check.__enter__()
+    logging.getLogger("rfmsync.connectors.x").debug("sending with tok-0123456789")
+    logging.getLogger("urllib3.connectionpool").debug("GET /?email=ada@example.com")  # hidden, as the CLI does
+    with pytest.raises(AssertionError, match=r"\['tok…'\]$"):
+        check.__exit__(None, None, None)
