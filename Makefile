@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PKG_DIRS := core connectors sync testing rfmsync_init
 
-.PHONY: demo test test-later lint typecheck install bench clean
+.PHONY: demo test test-later test-plugin lint typecheck install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ test: lint typecheck
 # depends on today's date fails here before a user meets it.
 test-later: install
 	faketime -f '+400d' $(BIN)/pytest -q
+
+# The third-party sink example, installed beside rfmsync as a user would install a plugin: its
+# contract tests and a sync through its entry point.
+test-plugin: install
+	$(BIN)/python -m pip install -q './examples/plugin-sink[test]'
+	$(BIN)/ruff check examples/plugin-sink
+	$(BIN)/mypy --strict examples/plugin-sink/src
+	$(BIN)/pytest examples/plugin-sink
 
 bench: install
 	$(BIN)/python benchmarks/engine.py

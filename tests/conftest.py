@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import synckit
+from rfmsync.connectors import discovery
 from rfmsync.core.clock import ENV_NOW
 from rfmsync.sync.score_cmd import demo_orders_path
 from testkit import Cli
@@ -21,6 +22,16 @@ PINNED_NOW = "2026-11-01T03:00:00Z"
 def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv(ENV_NOW, PINNED_NOW)
     return PINNED_NOW
+
+
+@pytest.fixture(autouse=True)
+def built_in_connectors_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """rfmsync's own suite sees its built-in connectors only, whatever plugins the environment
+    holds (examples/plugin-sink has its own tests); tests of discovery patch entry points themselves."""
+    monkeypatch.setattr(discovery, "entry_points", lambda group: [])
+    discovery.default_registry.cache_clear()
+    yield
+    discovery.default_registry.cache_clear()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from fakekit import FakePlatform, Reply, Request, json_reply
+from rfmsync.testing.fakes import FakePlatform, Reply, Request, json_reply
 
 
 class FakeNotes(FakePlatform):

@@ -85,7 +85,7 @@ from typing import Any
 from fake_mailchimp_batch import Batch, Operation, build_archive, parse_operations, result
 from fake_mailchimp_data import MERGE_TYPES, Problem, invalid, now_iso, project
 from fake_mailchimp_members import MemberOps
-from fakekit import Body, FakePlatform, Handler, Reply, Request
+from rfmsync.testing.fakes import Body, FakePlatform, Handler, Reply, Request
 
 PROBLEM = "application/problem+json"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")

@@ -50,8 +50,8 @@ from urllib.parse import parse_qs, urlsplit
 from fake_shopify_bulk import ACTIVE, BulkOp, BulkOutcome, parse_bulk_query
 from fake_shopify_data import Node, OrderStore, decode_cursor, iso, parse_search
 from fake_shopify_gql import Field, GqlError, arg, check, parse_document, project
-from fakekit import FakePlatform, Fault, Reply, Request, json_reply
 from rfmsync.core.clock import utc_now
+from rfmsync.testing.fakes import FakePlatform, Fault, Reply, Request, json_reply
 
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 ACCESS_DENIED = "Access denied for orders field. Required access: `read_orders` access scope."

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fakekit import FakePlatform, Reply, Request, json_reply
 from rfmsync.connectors.webhook.sink import BATCH_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from rfmsync.testing.fakes import FakePlatform, Reply, Request, json_reply
 
 
 class FakeWebhook(FakePlatform):

@@ -1,5 +1,5 @@
-"""The fake-platform toolkit: what every loopback fake shares, so a platform's fake is its routes
-and data rules only.
+"""The fake-platform toolkit, shipped for third-party connectors too: what every loopback fake
+shares, so a platform's fake is its routes and data rules only.
 
     class FakeCrm(FakePlatform):
         name = "fake-crm"
