@@ -3,7 +3,7 @@
 Reports requests made against the fewest the batch limits allow, and wall time. The fewest: the
 one-off setup (audience check, merge-field list, a creation per missing merge field), then per
 /batches call one POST, one status poll and one archive download, with ceil(changes / 500) calls
-(500 members, 1,000 operations, per batch; platforms.md §4.2, §4.6).
+(500 members, 1,000 operations, per batch; docs/platforms.md §4.2, §4.6).
 
     python benchmarks/mailchimp.py [--members 100000] [--changes 1000]
 """

@@ -1,4 +1,4 @@
-"""The RFM rules of rfm-methods.md written plainly in pandas: the reference the engine benchmark
+"""The RFM rules of docs/scoring.md written plainly in pandas: the reference the engine benchmark
 checks rfmsync against and times it beside.
 
 Deliberately independent of rfmsync (it imports nothing from it), so a shared bug cannot make both
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-EXCLUDED_STATUSES = ("cancelled", "voided", "test")  # never counted (rfm-methods.md, "counted order")
+EXCLUDED_STATUSES = ("cancelled", "voided", "test")  # never counted (docs/scoring.md, "counted order")
 LEVELS = 5  # the classic scheme is defined on 5 levels
 
-# rfm-methods.md, classic: rows R = 5..1, columns FM = 1..5.
+# docs/scoring.md, classic: rows R = 5..1, columns FM = 1..5.
 _CLASSIC_ROWS = {
     5: ("New Customers", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"),
     4: ("Promising", "Potential Loyalists", "Potential Loyalists", "Loyal Customers", "Champions"),

@@ -4,7 +4,7 @@ Both go through `run_store(kind="backfill")` into a SQLite ledger. The connector
 fake's clock (sleep = fake.advance), so the script reports two times:
 - wall: what rfmsync and the fake spend working (parsing, mapping, validating, storing);
 - Shopify: the time Shopify would take at the plan's restore rate (Standard: 100 points/s,
-  platforms.md §1.3), i.e. the waits paging needs to stay inside the cost bucket, plus the bulk
+  docs/platforms.md §1.3), i.e. the waits paging needs to stay inside the cost bucket, plus the bulk
   operation's polls (every 5 s) while Shopify prepares the file.
 
     python benchmarks/shopify_backfill.py [--orders 200000] [--restore-rate 100]

@@ -75,7 +75,7 @@ def redact_url(url: str, *, keep_path: bool = True) -> str:
 def error_code(response: requests.Response) -> str | None:
     """A short, safe error code or title from a JSON error body, or None.
 
-    Reads the shapes of the platforms in shared/platforms.md: RFC 7807 `title` (Mailchimp),
+    Reads the shapes of the platforms in docs/platforms.md: RFC 7807 `title` (Mailchimp),
     `code` (WooCommerce), `error.code`/`error.type` (Meta), `errors[0].code`/`title` (Square,
     Klaviyo). Free text (`detail`, `message`) is never read: it echoes the refused data.
     """
@@ -157,7 +157,7 @@ class HttpClient:
                  timeout: tuple[float, float] = (5.0, 30.0), retry: RetryPolicy | None = None,
                  show_path: bool = True, session: requests.Session | None = None, origin: str | None = None) -> None:
         # (connect, read): connecting should be quick everywhere; reads wait on the platform's own
-        # work (Mailchimp cuts requests off at 120 s, platforms.md §4.7), so callers raise it.
+        # work (Mailchimp cuts requests off at 120 s, docs/platforms.md §4.7), so callers raise it.
         self.base_url = base_url
         self.timeout = timeout
         self.retry = retry or RetryPolicy()

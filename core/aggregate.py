@@ -1,4 +1,4 @@
-"""Orders to per-customer recency, frequency and monetary value (rfm-methods.md, "Inputs")."""
+"""Orders to per-customer recency, frequency and monetary value (docs/scoring.md, "Inputs")."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def aggregate(
     An order counts when `as_of - window_days < its local date <= as_of`; orders after `as_of` are
     ignored as not yet happened. A return recorded as its own negative order (not cancelled, voided
     or test) in the window reduces its customer's monetary value, never below zero, and is not an
-    order (rfm-methods.md); `returns="ignore"` leaves such orders out entirely.
+    order (docs/scoring.md); `returns="ignore"` leaves such orders out entirely.
     """
     if window_days is not None and window_days < 1:
         raise ValueError("window_days must be at least 1")

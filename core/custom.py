@@ -1,4 +1,4 @@
-"""User-defined segment schemes from TOML (rfm-methods.md, "Custom schemes") and their check.
+"""User-defined segment schemes from TOML (docs/scoring.md, "Custom schemes") and their check.
 
 ```toml
 [segments]

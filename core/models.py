@@ -20,7 +20,7 @@ class OrderStatus(StrEnum):
     TEST = "test"
 
 
-# Orders with these statuses are never counted, whatever their amount (rfm-methods.md, "counted order").
+# Orders with these statuses are never counted, whatever their amount (docs/scoring.md, "counted order").
 EXCLUDED_STATUSES = frozenset({OrderStatus.CANCELLED, OrderStatus.VOIDED, OrderStatus.TEST})
 # Integer codes used in the columnar batch; the order is part of no file format.
 STATUS_CODES: dict[OrderStatus, int] = {status: code for code, status in enumerate(OrderStatus)}

@@ -1,4 +1,4 @@
-"""Built-in segment schemes (rfm-methods.md, "Built-in schemes").
+"""Built-in segment schemes (docs/scoring.md, "Built-in schemes").
 
 Every scheme reduces to a table over the L x L x L score cells holding a segment index (-1: no
 segment), so assigning a million customers is one NumPy lookup. High/low schemes build their table
@@ -22,7 +22,7 @@ Grid = Literal["r_fm", "r_f"]
 @dataclass(frozen=True)
 class SchemeContext:
     levels: int
-    # Scores at or above these are "high" (rfm-methods.md, "Comparison").
+    # Scores at or above these are "high" (docs/scoring.md, "Comparison").
     comparison: dict[Metric, float] = field(default_factory=dict)
 
 
@@ -52,7 +52,7 @@ class Scheme(Protocol):
 
 
 def fm_score(f: NDArray[np.int64] | int, m: NDArray[np.int64] | int) -> NDArray[np.int64] | int:
-    """The mean of F and M with halves rounded up (rfm-methods.md, classic)."""
+    """The mean of F and M with halves rounded up (docs/scoring.md, classic)."""
     return (f + m + 1) // 2
 
 
@@ -132,7 +132,7 @@ class QuickAudienceScheme:
     default_levels: int = 3
     default_method: Literal["quantile", "ranges"] = "ranges"
 
-    # (R high, F high, M high) -> type, in rfm-methods.md's table order.
+    # (R high, F high, M high) -> type, in docs/scoring.md's table order.
     types: ClassVar[dict[tuple[bool, bool, bool], str]] = {
         (True, True, True): "High Value", (False, True, True): "Key Keep",
         (True, False, True): "Key Develop", (False, False, True): "Key Retain",

@@ -1,4 +1,4 @@
-"""Scores 1..L per metric (rfm-methods.md, "Scores"). Higher is always better."""
+"""Scores 1..L per metric (docs/scoring.md, "Scores"). Higher is always better."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def bands_from_bounds(metric: Metric, bounds: list[tuple[int, float, float | Non
     return BandSet(metric, tuple(Band(score, low, high) for score, low, high in bounds))
 
 
-# rfm-methods.md, "Fixed ranges". M in the spreadsheet set is quintiles, so it has no bands here.
+# docs/scoring.md, "Fixed ranges". M in the spreadsheet set is quintiles, so it has no bands here.
 SPREADSHEET_BANDS: dict[Metric, BandSet] = {
     "r": bands_from_bounds("r", [(5, 0, 30), (4, 31, 90), (3, 91, 180), (2, 181, 365), (1, 366, None)]),
     "f": bands_from_bounds("f", [(1, 1, 1), (2, 2, 2), (3, 3, 4), (4, 5, 9), (5, 10, None)]),

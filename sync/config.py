@@ -106,7 +106,7 @@ class StoreConfig(_Strict):
     # on any day) and for replaying history. A real store leaves it out.
     as_of: date | None = None
     # Negative orders (credit notes, cancellation invoices) reduce monetary in the window
-    # (rfm-methods.md); "ignore" leaves them out entirely.
+    # (docs/scoring.md); "ignore" leaves them out entirely.
     returns: Literal["subtract", "ignore"] = "subtract"
     sources: list[SourceConfig] = Field(default_factory=list)
     sinks: list[SinkConfig] = Field(default_factory=list)

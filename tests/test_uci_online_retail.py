@@ -3,7 +3,7 @@
 The expected numbers were computed with a separate plain-Python script (csv + Decimal, no rfmsync
 code): group lines with a CustomerID by InvoiceNo, sum Quantity * UnitPrice, count invoices whose
 total is above zero; a customer's spend is the sum of those, less their negative (cancellation)
-invoices, never below zero (the returns rule of rfm-methods.md). The invoice counts agree with
+invoices, never below zero (the returns rule of docs/scoring.md). The invoice counts agree with
 shared/data/peers/online_retail_invoices.csv (18,532 invoices, 4,338 customers after removing
 cancellations and guests).
 """

@@ -1,4 +1,4 @@
-"""Mailchimp sink: a segment tag and merge fields on each audience member (docs/platforms/mailchimp.md).
+"""Mailchimp sink: a segment tag and merge fields on each audience member (docs/platforms.md §4).
 
 The mailchimp-marketing SDK is used for the Marketing API calls (lists, merge fields, `/batches`
 and its status) in api.py; it has no retries of its own, so each call runs under the project's

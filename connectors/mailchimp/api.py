@@ -1,7 +1,7 @@
 """Calls to the Mailchimp Marketing API through the mailchimp-marketing SDK, with its quirks handled.
 
 The SDK has no retries: each call runs under the project's policy (connectors/retry.py). Its two
-traps (platforms.md §4.8): errors come as `application/problem+json`, which it does not decode, so
+traps (docs/platforms.md §4.8): errors come as `application/problem+json`, which it does not decode, so
 `ApiClientError.text` is a raw JSON string; and a response with an empty body, even a 503, is
 returned as a `requests.Response` instead of raised. Network errors arrive as `ApiClientError`
 with `status_code=None`. Problem `detail` texts can quote an email, so messages use only the

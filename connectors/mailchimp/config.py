@@ -1,4 +1,4 @@
-"""Config of the Mailchimp sink (docs/platforms/mailchimp.md)."""
+"""Config of the Mailchimp sink (docs/platforms.md §4)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ plus the tags endpoint. Customers who are not members are counted and skipped; o
 `add_missing_as = "transactional"` are they added, with `PUT` and `status_if_new: transactional`,
 which sets a status only when it creates the member.
 
-Bulk: all of a batch's member operations go in one `/batches` call (platforms.md §4.6); rfmsync
+Bulk: all of a batch's member operations go in one `/batches` call (docs/platforms.md §4.6); rfmsync
 polls it and reads the per-operation results from its archive. That is 3 + 1 requests per batch
 and a handful of connections, far under Mailchimp's 10 concurrent.
 """

@@ -82,7 +82,7 @@ def apply_currency(rows: ParsedRows, collector: RejectCollector, column: str | N
                    store_currency: str | None, rates: dict[str, float]) -> str | None:
     """Converts other currencies by the configured rates; rejects rows with no rate.
 
-    Amounts in different currencies are never summed as if equal (rfm-methods.md, Monetary).
+    Amounts in different currencies are never summed as if equal (docs/scoring.md, Monetary).
     The store currency defaults to the file's most common one.
     """
     if rows.currency is None:

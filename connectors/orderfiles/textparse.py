@@ -21,7 +21,7 @@ from rfmsync.core.timezones import naive_local_to_utc
 
 ISO_HINT = "YYYY-MM-DD, optionally with a time HH:MM[:SS] and an offset (Z, +01:00, -0500)"
 # Amounts at or above this are rejected rows: no order is worth a trillion, and money is held in
-# 1/10,000 units in int64 (rfm-methods.md).
+# 1/10,000 units in int64 (docs/scoring.md).
 MAX_AMOUNT = 1e12
 
 _CURRENCY = r"(?:[A-Z]{3}|[$€£¥₹₽₩]|R\$|kr|zł|Fr\.?)"

@@ -1,9 +1,9 @@
-"""Shopify source: orders from the GraphQL Admin API (docs/platforms/shopify.md).
+"""Shopify source: orders from the GraphQL Admin API (docs/platforms.md §1).
 
 The ShopifyAPI SDK is used only for the versioned admin path (`shopify.Session(...).site`, which
 validates the API version: graphql.py `admin_path`). Every request goes through the project's HTTP
 client (connectors/http_client.py): the SDK's `GraphQL().execute()` uses urllib with no timeout,
-prints error bodies to stdout and returns a raw string (platforms.md §0.8).
+prints error bodies to stdout and returns a raw string (docs/platforms.md §0.8).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Backfills through Shopify Bulk Operations: one query for the whole history, a JSONL result.
 
 Run `bulkOperationRunQuery`, poll that operation by id (`bulkOperation(id:)`, preferred from
-2026-01 over `currentBulkOperation`, platforms.md §0.7), then stream the result line by line into
+2026-01 over `currentBulkOperation`, docs/platforms.md §0.7), then stream the result line by line into
 pages; each page's position (operation id and lines consumed) commits with its orders, so an
 interrupted backfill resumes mid-file while the result is still available (7 days, §1.4).
 """

@@ -1,4 +1,4 @@
-"""Config of the Shopify source (docs/platforms/shopify.md)."""
+"""Config of the Shopify source (docs/platforms.md §1)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rfmsync.connectors.base import SourceConfig
 
 # The newest stable quarterly version when this was written; pinned in config per store.
 DEFAULT_API_VERSION = "2026-10"
-MAX_PAGE_SIZE = 250  # "up to a maximum of 250 resources" per page (platforms.md §1.1)
+MAX_PAGE_SIZE = 250  # "up to a maximum of 250 resources" per page (docs/platforms.md §1.1)
 
 
 class ShopifySourceConfig(SourceConfig):

@@ -1,7 +1,7 @@
 """Shopify GraphQL Admin API calls: token, cost-based pacing, THROTTLED retries, clear errors.
 
 Requests go through connectors/http_client.py, not ShopifyAPI's `GraphQL().execute()`: that one uses
-urllib with no timeout, prints error bodies to stdout and returns a raw string (platforms.md §0.8).
+urllib with no timeout, prints error bodies to stdout and returns a raw string (docs/platforms.md §0.8).
 ShopifyAPI still provides the session and API version handling (the versioned admin path).
 """
 
@@ -23,7 +23,7 @@ from rfmsync.core.stopping import pause
 
 log = logging.getLogger("rfmsync.connectors.shopify")
 
-# Client-credentials tokens live ~24 h (platforms.md §0.3); refresh with this margin left.
+# Client-credentials tokens live ~24 h (docs/platforms.md §0.3); refresh with this margin left.
 TOKEN_REFRESH_MARGIN = 300.0
 # Throttling never fails a run by itself, but a bucket that never refills means something is wrong.
 MAX_THROTTLED_IN_A_ROW = 200
@@ -69,7 +69,7 @@ class TokenSource:
 
     def _exchange(self) -> None:
         assert self._client_id is not None and self._client_secret is not None
-        # POST /admin/oauth/access_token, form grant_type=client_credentials (platforms.md §0.3).
+        # POST /admin/oauth/access_token, form grant_type=client_credentials (docs/platforms.md §0.3).
         response = self._http.request("POST", "/admin/oauth/access_token", data={
             "grant_type": "client_credentials", "client_id": self._client_id,
             "client_secret": self._client_secret.get_secret_value()}, returned_statuses=(400, 401, 403, 404))
@@ -154,7 +154,7 @@ class ShopifyGraphQL:
             self._observe(body)
             errors = body.get("errors") or []
             if status == 429 or _has_code(errors, "THROTTLED"):
-                # THROTTLED arrives as 200 with an errors array, or as 429 (platforms.md §1.3).
+                # THROTTLED arrives as 200 with an errors array, or as 429 (docs/platforms.md §1.3).
                 self.throttled += 1
                 throttled_in_a_row += 1
                 if throttled_in_a_row > MAX_THROTTLED_IN_A_ROW:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rfmsync.connectors.base import RejectedRecord
 from rfmsync.core.models import Order, OrderStatus
 
-# Only what RFM needs: cost scales with what is selected (platforms.md §1.3).
+# Only what RFM needs: cost scales with what is selected (docs/platforms.md §1.3).
 # currentTotalPriceSet is the total after refunds and removed items (§1.1); Customer.email is
 # deprecated in favour of defaultEmailAddress (2025-04, §0.6).
 ORDER_FIELDS = (

@@ -4,7 +4,7 @@
   the run loop gives the time from its cursor less the look-back.
 - `backfill`: a bulk operation (connectors/shopify/bulk.py) whose JSONL result is streamed.
 - Auth: a static Admin API token, or client credentials exchanged for short-lived tokens.
-Facts and sources: shared/platforms.md §1.
+Facts and sources: docs/platforms.md §1.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ ORDERS_QUERY = (
 
 
 def time_filter(since: datetime | None) -> str | None:
-    # Times must be quoted: unquoted, Shopify ignores the time part (platforms.md §1.1).
+    # Times must be quoted: unquoted, Shopify ignores the time part (docs/platforms.md §1.1).
     return None if since is None else f"updated_at:>='{since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}'"
 
 

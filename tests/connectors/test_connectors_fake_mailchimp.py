@@ -1,6 +1,6 @@
 """The Mailchimp fake itself (tests/lib/fake_mailchimp.py), driven with plain `requests` and with the
 mailchimp_marketing SDK: what the Mailchimp sink's tests rely on it to do like real Mailchimp
-(platforms.md §4)."""
+(docs/platforms.md §4)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_wrong_or_missing_key_is_a_401_problem_the_sdk_does_not_decode(fake: Fak
     with pytest.raises(ApiClientError) as caught:
         sdk(fake, "wrong-us21").ping.get()
     assert caught.value.status_code == 401
-    assert isinstance(caught.value.text, str)  # problem+json is not decoded by the SDK (platforms.md §4.8)
+    assert isinstance(caught.value.text, str)  # problem+json is not decoded by the SDK (docs/platforms.md §4.8)
     assert json.loads(caught.value.text)["title"] == "API Key Invalid"
     assert fake.unauthorized == 3
 
@@ -287,7 +287,7 @@ def test_injected_429_and_empty_503(fake: FakeMailchimp) -> None:
     fake.fail_next(429)
     problem(call(fake, "GET", "/ping"), 429, "Too Many Requests")
     fake.fail_next(503, empty_body=True)
-    response = sdk(fake).ping.get()  # an empty body is returned, not raised (platforms.md §4.8)
+    response = sdk(fake).ping.get()  # an empty body is returned, not raised (docs/platforms.md §4.8)
     assert isinstance(response, requests.Response) and response.status_code == 503 and response.content == b""
     fake.fail_next(500, count=2, kind="POST /batches")
     assert call(fake, "GET", "/ping").status_code == 200

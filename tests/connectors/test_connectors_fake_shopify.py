@@ -1,5 +1,5 @@
 """The Shopify fake itself (tests/lib/fake_shopify.py), driven with plain `requests`: what the
-Shopify connector's tests rely on it to do like real Shopify (platforms.md §1)."""
+Shopify connector's tests rely on it to do like real Shopify (docs/platforms.md §1)."""
 
 from __future__ import annotations
 

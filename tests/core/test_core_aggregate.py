@@ -1,4 +1,4 @@
-"""Orders to recency, frequency and monetary (rfm-methods.md, "Inputs and the three values")."""
+"""Orders to recency, frequency and monetary (docs/scoring.md, "Inputs and the three values")."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def test_counted_order_rules() -> None:
 
 def test_returns_reduce_monetary_inside_the_window_never_below_zero() -> None:
     batch = OrderBatch.from_orders([
-        # rfm-methods.md's example: 100 and 50 and a credit note of -100 give F 2, M 50.
+        # docs/scoring.md's example: 100 and 50 and a credit note of -100 give F 2, M 50.
         order("a", "2024-06-01T10:00:00", "100"),
         order("a", "2024-06-10T10:00:00", "50"),
         order("a", "2024-06-29T10:00:00", "-100"),  # the latest: recency still from June 10

@@ -1,4 +1,4 @@
-"""Custom segment schemes from TOML and their check (rfm-methods.md, "Custom schemes")."""
+"""Custom segment schemes from TOML and their check (docs/scoring.md, "Custom schemes")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""core.models.Order validation and core.batch columns (rfm-methods.md, "counted order")."""
+"""core.models.Order validation and core.batch columns (docs/scoring.md, "counted order")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Quick Audience: fixed 3-level ranges and high/low comparison, 8 customer types (rfm-methods.md)."""
+"""Quick Audience: fixed 3-level ranges and high/low comparison, 8 customer types (docs/scoring.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rfmsync.core.rfm import RfmSettings, score
 from rfmsync.core.schemes import QUICK_AUDIENCE, SchemeContext
 from rfmsync.core.scoring import bands_from_bounds
 
-# rfm-methods.md's table, (R high, F high, M high) -> type.
+# docs/scoring.md's table, (R high, F high, M high) -> type.
 TYPES = {
     (True, True, True): "High Value", (False, True, True): "Key Keep",
     (True, False, True): "Key Develop", (False, False, True): "Key Retain",

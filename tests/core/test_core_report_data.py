@@ -56,7 +56,7 @@ def test_grid_cells_count_share_and_average_spend(scored: ScoredCustomers) -> No
     assert cells[(3, 3)].customers == 0 and cells[(3, 3)].average_spend is None
     assert cells[(3, 3)].segment == "Need Attention"
     assert sum(c.customers for c in report.cells) == 5
-    # The classic grid labels every cell as rfm-methods.md's table does.
+    # The classic grid labels every cell as docs/scoring.md's table does.
     assert cells[(1, 5)].segment == "Can't Lose Them" and cells[(4, 1)].segment == "Promising"
 
 

@@ -1,4 +1,4 @@
-"""Built-in schemes: classic R x FM grid, responsys personas, levels (rfm-methods.md, "Built-in schemes")."""
+"""Built-in schemes: classic R x FM grid, responsys personas, levels (docs/scoring.md, "Built-in schemes")."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from rfmsync.core.schemes import (
 )
 from rfmsync.core.scoring import BandSet, Metric, Weights, bands_from_bounds
 
-# The classic table exactly as rfm-methods.md prints it: R row -> names for FM = 1..5.
+# The classic table exactly as docs/scoring.md prints it: R row -> names for FM = 1..5.
 CLASSIC_DOC = {
     5: ["New Customers", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"],
     4: ["Promising", "Potential Loyalists", "Potential Loyalists", "Loyal Customers", "Champions"],
@@ -168,7 +168,7 @@ def test_levels_outside_three_to_five_and_unknown_scheme() -> None:
 
 
 def persona(r: int, f: int) -> str:
-    """rfm-methods.md's responsys table, as ranges."""
+    """docs/scoring.md's responsys table, as ranges."""
     if r >= 3 and f >= 3:
         return "Champions"
     if r >= 4:

@@ -1,4 +1,4 @@
-"""Quantile and fixed-range scores, band validation, weights and cells (rfm-methods.md, "Scores")."""
+"""Quantile and fixed-range scores, band validation, weights and cells (docs/scoring.md, "Scores")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A loopback fake of the Mailchimp Marketing API v3 (platforms.md §4), for the Mailchimp sink's tests.
+"""A loopback fake of the Mailchimp Marketing API v3 (docs/platforms.md §4), for the Mailchimp sink's tests.
 
     with FakeMailchimp() as fake:                     # api_key "fakekey-us21"
         fake.add_list("abc123")

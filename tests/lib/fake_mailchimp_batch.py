@@ -1,5 +1,5 @@
 """Batches of fake_mailchimp: validation of a POST /batches body, the batch resource, and the
-gzipped tar of results behind response_body_url (platforms.md §4.6)."""
+gzipped tar of results behind response_body_url (docs/platforms.md §4.6)."""
 
 from __future__ import annotations
 

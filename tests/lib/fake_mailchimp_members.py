@@ -198,7 +198,7 @@ class MemberOps(MailchimpState):
         return 200, {"tags": tags, "total_items": len(tags)}
 
     def batch_subscribe(self, list_id: str, body: Mapping[str, Any]) -> tuple[int, Any]:
-        """POST /lists/{id}: up to 500 members; HTTP 200 with per-member `errors` (platforms.md §4.2)."""
+        """POST /lists/{id}: up to 500 members; HTTP 200 with per-member `errors` (docs/platforms.md §4.2)."""
         a = self.audience(list_id)
         items = body.get("members")
         if not isinstance(items, list) or len(items) > 500:

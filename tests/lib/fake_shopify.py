@@ -1,4 +1,4 @@
-"""A loopback fake of Shopify's GraphQL Admin API (platforms.md §1), for the Shopify source tests.
+"""A loopback fake of Shopify's GraphQL Admin API (docs/platforms.md §1), for the Shopify source tests.
 
     with FakeShopify(now=datetime(2026, 11, 15, tzinfo=UTC), time_scale=0) as fake:
         fake.add_order(amount="55.00", customer=77, customer_email="ada@example.com")

@@ -1,4 +1,4 @@
-"""Bulk query operations for fake_shopify (platforms.md §1.4).
+"""Bulk query operations for fake_shopify (docs/platforms.md §1.4).
 
 An operation answers CREATED for `polls_per_status` polls, then RUNNING as many, then ends as its
 `BulkOutcome` says: COMPLETED with a JSONL file (url null when nothing matched, as on Shopify),

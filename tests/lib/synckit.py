@@ -150,7 +150,7 @@ def customers_in_window(epoch: int) -> set[str]:
     as_of = NOW[epoch].astimezone(ZONE).date()
     keep = set()
     for order in orders_of(epoch):
-        # rfm-methods.md: counted unless cancelled, voided or a test, with a positive amount; the
+        # docs/scoring.md: counted unless cancelled, voided or a test, with a positive amount; the
         # window is as_of - window_days < local order date <= as_of.
         if order.counted and as_of - timedelta(days=WINDOW_DAYS) < order.created_at.astimezone(ZONE).date() <= as_of:
             assert order.customer_key is not None
