@@ -19,7 +19,8 @@ from pathlib import Path
 # Python puts this script's folder first on sys.path; the tests' folder holds the fake.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lib"))
 from fake_mailchimp import FakeMailchimp
-from rfmsync.connectors.mailchimp.sink import DEFAULT_BATCH_SIZE, MailchimpSink, MailchimpSinkConfig
+from rfmsync.connectors.mailchimp.config import DEFAULT_BATCH_SIZE, MailchimpSinkConfig
+from rfmsync.connectors.mailchimp.sink import MailchimpSink
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.schemes import CLASSIC
