@@ -80,22 +80,26 @@ class OrderColumns:
     created_utc: NDArray[np.int64]
     amount_units: NDArray[np.int64]  # 1/10,000 of the currency unit (core.batch.MONEY_SCALE)
     status_code: NDArray[np.uint8]  # core.models.STATUS_CODES
-    currency: str
-    updated_utc: int
+    # One for all (a file) or one per order (a platform's bulk export).
+    currency: str | NDArray[np.object_]
+    updated_utc: int | NDArray[np.int64]
 
     def __len__(self) -> int:
         return len(self.order_id)
 
     def as_orders(self) -> list[Order]:
         """The same orders as models (tests, small consumers); the ledger never needs this."""
-        updated = datetime.fromtimestamp(self.updated_utc, UTC)
+        n = len(self)
+        updated = [self.updated_utc] * n if isinstance(self.updated_utc, int) else self.updated_utc.tolist()
+        currencies = [self.currency] * n if isinstance(self.currency, str) else self.currency.tolist()
         statuses = list(STATUS_CODES)
         return [Order(source=self.source, order_id=oid, customer_key=key, email=email,
-                      created_at=datetime.fromtimestamp(created, UTC), updated_at=updated,
-                      amount=Decimal(units) / MONEY_SCALE, currency=self.currency, status=statuses[code])
-                for oid, key, email, created, units, code in zip(
+                      created_at=datetime.fromtimestamp(created, UTC), updated_at=datetime.fromtimestamp(changed, UTC),
+                      amount=Decimal(units) / MONEY_SCALE, currency=currency, status=statuses[code])
+                for oid, key, email, created, changed, units, currency, code in zip(
                     self.order_id.tolist(), self.customer_key.tolist(), self.email.tolist(),
-                    self.created_utc.tolist(), self.amount_units.tolist(), self.status_code.tolist(), strict=True)]
+                    self.created_utc.tolist(), updated, self.amount_units.tolist(), currencies,
+                    self.status_code.tolist(), strict=True)]
 
 
 class SourceCursor(BaseModel):

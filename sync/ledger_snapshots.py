@@ -46,8 +46,12 @@ def table_of_columns(columns: OrderColumns) -> Any:
     return pa.table([
         pa.array(columns.order_id, type=pa.string()), pa.array(columns.customer_key, type=pa.string()),
         pa.array(columns.email, type=pa.string()), pa.nulls(n, type=pa.string()),
-        pa.array(columns.created_utc, type=pa.int64()), pa.repeat(pa.scalar(columns.updated_utc, pa.int64()), n),
-        pa.array(columns.amount_units, type=pa.int64()), pa.repeat(pa.scalar(columns.currency, pa.string()), n),
+        pa.array(columns.created_utc, type=pa.int64()),
+        pa.repeat(pa.scalar(columns.updated_utc, pa.int64()), n) if isinstance(columns.updated_utc, int)
+        else pa.array(columns.updated_utc, type=pa.int64()),
+        pa.array(columns.amount_units, type=pa.int64()),
+        pa.repeat(pa.scalar(columns.currency, pa.string()), n) if isinstance(columns.currency, str)
+        else pa.array(columns.currency, type=pa.string()),
         status], schema=SCHEMA)
 
 

@@ -23,7 +23,12 @@ from rfmsync.core.stopping import pause
 
 log = logging.getLogger("rfmsync.connectors.shopify")
 
+# Lines per page, each committed with its resume position. Pages start small (an early Ctrl-C
+# loses little) and double up to MAX_PAGE_LINES: every commit merges the page into the source's
+# snapshot (sync/ledger_snapshots.py), so a million orders in 1,000-line pages would rewrite it
+# a thousand times; doubling makes that about twenty.
 PAGE_LINES = 1_000
+MAX_PAGE_LINES = 64_000
 # Bulk queries take no `first:` on connections (§1.4); groupObjects false is the 2026-01 default,
 # set anyway for older pinned versions (lines in any order, no grouping work on Shopify's side).
 RUN_MUTATION = (
@@ -121,6 +126,7 @@ class BulkBackfill:
             raise _ResultGone
         line_number = 0
         nodes: list[dict[str, Any]] = []
+        page_lines = PAGE_LINES
         try:
             for raw in response.iter_lines():
                 if not raw:
@@ -131,9 +137,9 @@ class BulkBackfill:
                 node = json.loads(raw)
                 if isinstance(node, dict) and "__parentId" not in node:
                     nodes.append(node)
-                if len(nodes) >= PAGE_LINES:
+                if len(nodes) >= page_lines:
                     yield nodes, _position(operation_id, query, line_number)
-                    nodes = []
+                    nodes, page_lines = [], min(2 * page_lines, MAX_PAGE_LINES)
         except (requests.RequestException, ValueError) as exc:
             raise TransientError(f"Shopify bulk result download broke off after line {line_number} "
                                  f"({type(exc).__name__}); the next backfill resumes there") from None

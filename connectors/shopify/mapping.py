@@ -1,15 +1,18 @@
-"""Shopify order nodes (GraphQL and bulk JSONL share the shape) to `Order`s."""
+"""Shopify order nodes (GraphQL and bulk JSONL share the shape) to `Order`s, or to columns for a backfill."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
-from rfmsync.connectors.base import RejectedRecord
-from rfmsync.core.models import Order, OrderStatus
+from rfmsync.connectors.base import OrderColumns, RejectedRecord
+from rfmsync.core.batch import to_units
+from rfmsync.core.models import STATUS_CODES, Order, OrderStatus
 
 # Only what RFM needs: cost scales with what is selected (docs/platforms.md §1.3).
 # currentTotalPriceSet is the total after refunds and removed items (§1.1); Customer.email is
@@ -40,36 +43,115 @@ def gid_tail(gid: str) -> str:
 def _time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
-    return datetime.fromisoformat(value)
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("a time without a time zone")
+    return when
+
+
+def _text(value: Any) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+# Amounts from 10**12 up are not money but a broken export or a test (as for order files).
+_MAX_AMOUNT = Decimal(10) ** 12
+
+
+@dataclass(frozen=True)
+class _Values:
+    order_id: str
+    customer_key: str | None
+    email: str | None
+    created: datetime
+    updated: datetime | None
+    amount: Decimal
+    currency: str
+    status: OrderStatus
+    channel: str | None
+
+
+def _values(node: Mapping[str, Any]) -> _Values:
+    """What rfmsync keeps of a node, checked as `Order` checks it; raises on a malformed node."""
+    gid = str(node.get("id") or "")
+    money = node["currentTotalPriceSet"]["shopMoney"]
+    customer = node.get("customer") or {}
+    default_email = (customer.get("defaultEmailAddress") or {}).get("emailAddress")
+    if node.get("test"):
+        status = OrderStatus.TEST  # "Test orders are not sales" (§1.1)
+    elif node.get("cancelledAt"):
+        status = OrderStatus.CANCELLED
+    else:
+        status = FINANCIAL_STATUS.get(str(node.get("displayFinancialStatus") or "PAID"), OrderStatus.PAID)
+    created = _time(node.get("createdAt"))
+    if created is None or not gid_tail(gid):
+        raise KeyError("createdAt" if created is None else "id")
+    amount = Decimal(str(money["amount"]))
+    if not amount.is_finite() or abs(amount) >= _MAX_AMOUNT:
+        raise ValueError("amount is not a finite number below 10^12")
+    currency = str(money["currencyCode"])
+    if len(currency) != 3 or not currency.isalpha():
+        raise ValueError("currencyCode is not a three-letter ISO 4217 code")
+    return _Values(gid_tail(gid), gid_tail(customer["id"]) if customer.get("id") else None,
+                   _text(default_email) or _text(node.get("email")), created, _time(node.get("updatedAt")), amount,
+                   currency.upper(), status, _text(node.get("sourceName")))
+
+
+def _reject(node: Mapping[str, Any], exc: Exception) -> RejectedRecord:
+    gid = str(node.get("id") or "")
+    position = f"order {gid_tail(gid)}" if gid else "order without an id"
+    reason = f"missing or malformed {exc.args[0]!r}" if isinstance(exc, KeyError) else type(exc).__name__
+    if isinstance(exc, ValidationError):
+        reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return RejectedRecord(position, reason, {"id": gid})
+
+
+_MALFORMED = (KeyError, TypeError, InvalidOperation, ValueError, AttributeError)
 
 
 def order_from_node(node: Mapping[str, Any], source: str) -> Order | RejectedRecord:
-    gid = str(node.get("id") or "")
-    position = f"order {gid_tail(gid)}" if gid else "order without an id"
+    """A paged answer's node as an `Order`."""
     try:
-        money = node["currentTotalPriceSet"]["shopMoney"]
-        customer = node.get("customer") or {}
-        default_email = (customer.get("defaultEmailAddress") or {}).get("emailAddress")
-        if node.get("test"):
-            status = OrderStatus.TEST  # "Test orders are not sales" (§1.1)
-        elif node.get("cancelledAt"):
-            status = OrderStatus.CANCELLED
-        else:
-            status = FINANCIAL_STATUS.get(str(node.get("displayFinancialStatus") or "PAID"), OrderStatus.PAID)
-        return Order(
-            source=source,
-            order_id=gid_tail(gid),
-            customer_key=gid_tail(customer["id"]) if customer.get("id") else None,
-            email=default_email or node.get("email"),
-            created_at=_time(node.get("createdAt")),  # type: ignore[arg-type]
-            updated_at=_time(node.get("updatedAt")),
-            amount=Decimal(str(money["amount"])),
-            currency=str(money["currencyCode"]),
-            status=status,
-            channel=node.get("sourceName"),
-        )
-    except (KeyError, TypeError, InvalidOperation, ValueError) as exc:
-        reason = f"missing or malformed {exc.args[0]!r}" if isinstance(exc, KeyError) else type(exc).__name__
-        if isinstance(exc, ValidationError):
-            reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return RejectedRecord(position, reason, {"id": gid})
+        v = _values(node)
+        return Order(source=source, order_id=v.order_id, customer_key=v.customer_key, email=v.email,
+                     created_at=v.created, updated_at=v.updated, amount=v.amount, currency=v.currency,
+                     status=v.status, channel=v.channel)
+    except _MALFORMED as exc:
+        return _reject(node, exc)
+
+
+def columns_from_nodes(nodes: Sequence[Mapping[str, Any]], source: str
+                       ) -> tuple[OrderColumns | None, list[RejectedRecord]]:
+    """A bulk result's nodes as columns, checked as `order_from_node` checks them but without a
+    model per order: a backfill of a million orders spends its time in the ledger, not in pydantic."""
+    ids: list[str] = []
+    keys: list[str | None] = []
+    emails: list[str | None] = []
+    created: list[int] = []
+    updated: list[int] = []
+    units: list[int] = []
+    currencies: list[str] = []
+    statuses: list[int] = []
+    rejects: list[RejectedRecord] = []
+    for node in nodes:
+        try:
+            v = _values(node)
+        except _MALFORMED as exc:
+            rejects.append(_reject(node, exc))
+            continue
+        ids.append(v.order_id)
+        keys.append(v.customer_key)
+        emails.append(v.email)
+        created.append(int(v.created.timestamp()))
+        updated.append(int((v.updated or v.created).timestamp()))
+        units.append(to_units(v.amount))
+        currencies.append(v.currency)
+        statuses.append(STATUS_CODES[v.status])
+    if not ids:
+        return None, rejects
+    columns = OrderColumns(
+        source=source, order_id=np.asarray(ids, dtype=object), customer_key=np.asarray(keys, dtype=object),
+        email=np.asarray(emails, dtype=object), created_utc=np.asarray(created, dtype=np.int64),
+        amount_units=np.asarray(units, dtype=np.int64), status_code=np.asarray(statuses, dtype=np.uint8),
+        currency=np.asarray(currencies, dtype=object), updated_utc=np.asarray(updated, dtype=np.int64))
+    return columns, rejects

@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from rfmsync.connectors.base import OrderPage, RejectedRecord
+from rfmsync.connectors.base import OrderColumns, OrderPage, RejectedRecord
 from rfmsync.connectors.http_client import HttpClient
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.connectors.shopify.bulk import BulkBackfill
 from rfmsync.connectors.shopify.config import ShopifySourceConfig
 from rfmsync.connectors.shopify.cursor import ShopifyCursor
 from rfmsync.connectors.shopify.graphql import ShopifyGraphQL, TokenSource
-from rfmsync.connectors.shopify.mapping import ORDER_FIELDS, order_from_node
+from rfmsync.connectors.shopify.mapping import ORDER_FIELDS, columns_from_nodes, order_from_node
 from rfmsync.core.models import Order
 from rfmsync.core.stopping import pause
 
@@ -91,7 +91,8 @@ class ShopifySource:
             return
         stats = _PullStats()
         for nodes, position in self.bulk.run(time_filter(since), cursor):
-            yield stats.page([order_from_node(node, self.name) for node in nodes], position)
+            columns, rejects = columns_from_nodes(nodes, self.name)
+            yield stats.columns_page(columns, rejects, position)
         stats.report(self.config.shop, since, until)
 
 
@@ -118,6 +119,16 @@ class _PullStats:
             if self.oldest is None or o.created_at < self.oldest:
                 self.oldest = o.created_at
         return OrderPage(orders, rejects, cursor=position)
+
+    def columns_page(self, columns: OrderColumns | None, rejects: list[RejectedRecord],
+                     position: ShopifyCursor) -> OrderPage:
+        if columns is not None:
+            self.orders += len(columns)
+            self.without_email += int(sum(1 for e in columns.email.tolist() if not e))
+            oldest = datetime.fromtimestamp(int(columns.created_utc.min()), UTC)
+            if self.oldest is None or oldest < self.oldest:
+                self.oldest = oldest
+        return OrderPage(rejects=rejects, cursor=position, columns=columns)
 
     def report(self, shop: str, since: datetime | None, until: datetime) -> None:
         if self.without_email:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fake_shopify import FakeShopify
+from rfmsync.connectors.base import OrderPage
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.connectors.shopify.cursor import ShopifyCursor
 from rfmsync.connectors.shopify.source import ShopifySource, ShopifySourceConfig
@@ -138,11 +139,15 @@ def test_history_limit_and_redacted_emails_are_explained(caplog: pytest.LogCaptu
     assert "@" not in text
 
 
+def page_orders(page: OrderPage) -> list[Order]:
+    return [*page.orders, *(page.columns.as_orders() if page.columns is not None else [])]
+
+
 def backfill_all(src: ShopifySource, cursor: ShopifyCursor | None = None) -> tuple[list[Order], ShopifyCursor | None]:
     orders: list[Order] = []
     position = cursor
     for page in src.backfill(None, NOW, cursor):
-        orders += page.orders
+        orders += page_orders(page)
         position = page.cursor
     return orders, position
 
@@ -163,10 +168,10 @@ def test_interrupted_bulk_backfill_resumes_mid_file(fake: FakeShopify) -> None:
     pages = src.backfill(None, NOW, None)
     first = next(pages)
     pages.close()  # Ctrl-C after the first page was stored with its position
-    assert len(first.orders) == 1000
+    assert not first.orders and len(page_orders(first)) == 1000  # bulk pages come as columns
     rest, _ = backfill_all(src, first.cursor)
     assert len(rest) == 1500
-    assert {o.order_id for o in rest}.isdisjoint(o.order_id for o in first.orders)
+    assert {o.order_id for o in rest}.isdisjoint(o.order_id for o in page_orders(first))
     assert fake.bulk_runs == 1 and fake.bulk_downloads == 2  # the same result, read on from line 1000
 
 
@@ -177,7 +182,7 @@ def test_failed_bulk_keeps_partial_results_and_expired_starts_over(fake: FakeSho
     kept: list[Order] = []
     with pytest.raises(TransientError, match=r"ended FAILED .*kept 1200 orders"):
         for page in src.backfill(None, NOW, None):
-            kept += page.orders
+            kept += page_orders(page)
     assert len(kept) == 1200
     fake.next_bulk_outcome("EXPIRED")
     with pytest.raises(TransientError, match="ended EXPIRED"):

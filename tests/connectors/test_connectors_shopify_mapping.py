@@ -112,3 +112,32 @@ def test_config_normalizes_the_shop_and_hides_secrets() -> None:
                                                  "client_id": "abc", "client_secret": "very-secret"})
     assert config.shop == "acme.myshopify.com" and config.api_version == "2026-10"
     assert "very-secret" not in repr(config)
+
+
+def test_bulk_columns_hold_exactly_what_the_models_hold() -> None:
+    from fake_shopify import FakeShopify
+    from rfmsync.connectors.shopify.mapping import columns_from_nodes, order_from_node
+
+    with FakeShopify(time_scale=0) as fake:
+        nodes = list(fake.generate_orders(3000, customers=400, seed=5))
+    nodes += [node(id=f"gid://shopify/Order/{9000 + i}", **bad) for i, bad in enumerate([
+        {"currentTotalPriceSet": None}, {"createdAt": "yesterday"}, {"createdAt": "2026-10-01T10:00:00"},
+        {"currentTotalPriceSet": {"shopMoney": {"amount": "1e15", "currencyCode": "EUR"}}},
+        {"currentTotalPriceSet": {"shopMoney": {"amount": "NaN", "currencyCode": "EUR"}}},
+        {"currentTotalPriceSet": {"shopMoney": {"amount": "5", "currencyCode": "E1"}}},
+        {"email": "  ", "customer": None}, {"test": True}, {"cancelledAt": "2026-10-03T00:00:00Z"},
+        {"currentTotalPriceSet": {"shopMoney": {"amount": "-12.50", "currencyCode": "usd"}}}])]
+    models = [order_from_node(n, "shopify:acme") for n in nodes]
+    columns, rejects = columns_from_nodes(nodes, "shopify:acme")
+    assert columns is not None
+    as_columns = {o.order_id: o for o in columns.as_orders()}
+    as_models = {o.order_id: o for o in models if isinstance(o, Order)}
+    assert len(as_models) == 3000 + 4 and as_columns.keys() == as_models.keys()
+    # `as_orders` gives whole seconds, the unit the ledger keeps; channel is not a ledger column.
+    for key, model in as_models.items():
+        assert as_columns[key] == model.model_copy(update={
+            "created_at": model.created_at.replace(microsecond=0), "channel": None,
+            "updated_at": (model.updated_at or model.created_at).replace(microsecond=0)}), key
+    assert [(r.position, r.reason) for r in rejects] == [
+        (r.position, r.reason) for r in models if isinstance(r, RejectedRecord)]
+    assert [r.position for r in rejects] == [f"order {9000 + i}" for i in range(6)]

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from fake_shopify import FakeShopify
 from rfmsync.core.clock import utc_now
+from rfmsync.sync.ledger_snapshots import read_store
+from rfmsync.sync.state import Database
 from testkit import Cli, read_rows
 
 CONFIG = """
@@ -47,8 +49,17 @@ def config(fake: FakeShopify, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def ledger(tmp_path: Path) -> dict[str, int]:
+    """Order id -> amount units, from the rows and the snapshot (a bulk backfill writes one)."""
     with sqlite3.connect(tmp_path / "state" / "state.sqlite3") as conn:
-        return dict(conn.execute("SELECT order_id, amount_units FROM orders").fetchall())
+        held = dict(conn.execute("SELECT order_id, amount_units FROM orders").fetchall())
+    db = Database(tmp_path / "state")
+    try:
+        table = read_store(db, "shop")
+    finally:
+        db.close()
+    if table is not None:
+        held.update(zip(table["order_id"].to_pylist(), table["amount_units"].to_pylist(), strict=True))
+    return held
 
 
 def expected(fake: FakeShopify) -> dict[str, int]:
