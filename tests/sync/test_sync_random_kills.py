@@ -126,7 +126,7 @@ def test_random_kills_leave_every_sink_as_an_uninterrupted_run_would(
         if day > 1:
             _new_day(tmp_path / "orders.csv", day)
         _kill_at_random(killed, rng, fake, kills)
-        code, out, err = cli("sync", "--config", killed)
+        code, _, err = cli("sync", "--config", killed)
         assert code == 0, err
         assert cli("sync", "--config", reference)[0] == 0
         expected = _audiences(tmp_path / "out-reference")
