@@ -66,7 +66,7 @@ section{background:#fff;border:1px solid #ddd;border-radius:8px;padding:16px;mar
 .kpis{display:flex;flex-wrap:wrap;gap:12px}.kpi{flex:1 1 140px;background:#fff;border:1px solid #ddd;
 border-radius:8px;padding:10px 14px}.kpi b{display:block;font-size:1.4rem}
 .cols{display:flex;flex-wrap:wrap;gap:16px}.cols>*{flex:1 1 260px;min-width:0}
-#distributions svg{max-height:240px}table.quality{max-width:640px}
+#distributions svg{max-height:240px}table.quality{max-width:640px}table.quality td:first-child{white-space:normal}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{padding:4px 6px;border-bottom:1px solid #eee;text-align:right;vertical-align:top}
 th:first-child,td:first-child,td.text,th.text{text-align:left}
@@ -254,7 +254,9 @@ def _quality(report: ReportData) -> str:
     if q.customers_without_email is not None:
         items.append(("Customers without an email", f"{q.customers_without_email:,}"))
     rows = "".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in items)
-    return f"<section id='quality'><h2>Data quality</h2><table class='quality'><tbody>{rows}</tbody></table></section>"
+    # Labels wrap between words so the table fits a phone; the scroll box is for anything longer.
+    return (f"<section id='quality'><h2>Data quality</h2><div class='scroll'><table class='quality'><tbody>{rows}"
+            "</tbody></table></div></section>")
 
 
 def header(report: ReportData) -> str:

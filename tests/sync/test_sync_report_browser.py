@@ -155,3 +155,63 @@ def test_score_report_with_png_draws_the_charts(cli: Cli, tmp_path: Path) -> Non
                                                             "segments.png"]
     assert "id='movement'" not in (tmp_path / "r.html").read_text(encoding="utf-8")
     assert all(png_facts(p.read_bytes())[0] == 1000 for p in charts.glob("*.png"))
+
+
+# Every word of every segment name on one line box (a word broken mid-way has two client rects),
+# and each table either fits or sits in a box that scrolls sideways while the page itself does not.
+PHONE_PROBE = """<script>
+const words = [];
+const names = 'table.grid td .seg, table.segments tbody th, table.segments tbody td:first-child, ul.legend li';
+for (const el of document.querySelectorAll(names)) {
+  for (const node of el.childNodes) {
+    if (node.nodeType !== 3) continue;
+    const text = node.textContent; let at = 0;
+    for (const word of text.split(/\\s+/)) {
+      const start = text.indexOf(word, at); at = start + word.length;
+      if (!word) continue;
+      const range = document.createRange(); range.setStart(node, start); range.setEnd(node, start + word.length);
+      const cell = el.closest('td,th,li').getBoundingClientRect(); const rects = [...range.getClientRects()];
+      const inside = rects.every(r => r.left >= cell.left - 1 && r.right <= cell.right + 1);
+      words.push({word, lines: rects.length, inside});
+    }
+  }
+}
+const tables = [...document.querySelectorAll('table')].map(t => {
+  const box = t.closest('.scroll'); const style = box ? getComputedStyle(box).overflowX : null;
+  return {cls: t.className, width: t.scrollWidth, fits: t.getBoundingClientRect().right <= innerWidth + 1,
+          scrolls: !!box && (style === 'auto' || style === 'scroll')
+                   && box.getBoundingClientRect().right <= innerWidth + 1};
+});
+const wide = [...document.querySelectorAll('body *')].filter(e => !e.closest('.scroll')
+  && e.getBoundingClientRect().right > innerWidth + 1)
+  .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '') + (e.id ? '#' + e.id : ''));
+parent.postMessage(JSON.stringify({viewport: innerWidth, pageWidth: document.documentElement.scrollWidth,
+                                   words, tables, wide}), '*');
+</script>"""
+# Headless Chromium will not make its window narrower than 500 px: the report is laid out in an
+# iframe of the phone's width, whose probe posts what it measured to this page for --dump-dom.
+PHONE_HOST = """<!DOCTYPE html><html><body style="margin:0">
+<iframe src="{src}" style="border:0;width:{width}px;height:800px"></iframe>
+<script>addEventListener('message', e => {{ const pre = document.createElement('pre'); pre.id = 'phone';
+pre.textContent = e.data; document.body.appendChild(pre); }});</script></body></html>"""
+
+
+@pytest.mark.parametrize("width", [320, 375])
+def test_at_phone_width_names_keep_their_words_and_tables_scroll_in_their_box(report: Path, tmp_path: Path,
+                                                                              width: int) -> None:
+    probed = tmp_path / "phone-report.html"
+    probed.write_text(report.read_text(encoding="utf-8").replace("</body>", PHONE_PROBE + "</body>"),
+                      encoding="utf-8")
+    host = tmp_path / "phone.html"
+    host.write_text(PHONE_HOST.format(src=probed.name, width=width), encoding="utf-8")
+    result = _chromium("--dump-dom", "--virtual-time-budget=5000", host.as_uri(), profile=tmp_path / "profile")
+    assert result.returncode == 0 and console_errors(result.stderr) == [], result.stderr[-2000:]
+    match = re.search(r'<pre id="phone">(.*?)</pre>', result.stdout, re.S)
+    assert match, result.stdout[-2000:]
+    probe = json.loads(htmllib.unescape(match.group(1)))
+    assert probe["viewport"] == width and probe["pageWidth"] <= width, probe["wide"]
+    assert len(probe["words"]) > 40  # the grid's 25 cells, the segments table, the legend
+    assert [w["word"] for w in probe["words"] if w["lines"] != 1] == []
+    assert [w["word"] for w in probe["words"] if not w["inside"]] == []
+    assert probe["tables"] and all(t["fits"] or t["scrolls"] for t in probe["tables"]), probe["tables"]
+    assert any(not t["fits"] for t in probe["tables"])  # at 320 px something does need its scroll box
