@@ -28,7 +28,7 @@ from rfmsync.core.errors import AuthError, PermanentError, RfmsyncError, Transie
 from rfmsync.core.fields import current_records
 from rfmsync.core.rfm import RfmSettings, ScoredCustomers, score
 from rfmsync.core.stopping import Interrupted
-from rfmsync.sync import runs, sink_state
+from rfmsync.sync import quiet, runs, sink_state
 from rfmsync.sync.ledger import Cursor, Ledger, contacts_for, get_cursor, load_ledger, set_cursor, upsert_orders
 from rfmsync.sync.state import Database
 
@@ -99,6 +99,8 @@ class RunSummary:
     ledger: Ledger | None = None
     scored: ScoredCustomers | None = None
     sinks: list[SinkOutcome] = field(default_factory=list)
+    # Nothing pulled and the same inputs as the last clean run: not scored again (sync/quiet.py).
+    unchanged: bool = False
 
     def counts(self) -> dict[str, object]:
         return {"orders_pulled": self.orders_pulled, "source_rejects": self.source_rejects,
@@ -135,14 +137,29 @@ def _run_leased(db: Database, store: StoreRuntime, options: RunOptions) -> RunSu
                 raise Interrupted("stopped on request")
 
         try:
+            # Taken before anything is pulled: a run that does not end clean leaves no key behind.
+            last_clean = quiet.take(db, store.name)
             _pull_all(db, store, options, started, summary, keep_lease)
-            summary.scored = _score(db, store, started, summary)
-            if not options.dry_run:
-                runs.save_snapshot(db, store.name, summary.run_id, _as_of(store, started), summary.scored)
-            for sink in store.sinks:
-                summary.sinks.append(_push_sink(db, store, sink, summary, options, keep_lease))
+            key = _inputs_key(store, started)
+            may_skip = options.kind == "sync" and not options.dry_run and not options.full_resync
+            if (may_skip and summary.orders_pulled == 0 and last_clean is not None and last_clean.key == key
+                    and not any(sink_state.pending_batches(db, store.name, sink.name) for sink in store.sinks)):
+                summary.unchanged = True
+                summary.customers_scored = last_clean.customers
+                # Refused too often and unchanged since: held back again, as a full run would report.
+                summary.sinks = [SinkOutcome(sink.name, given_up=len(sink_state.given_up(db, store.name, sink.name)))
+                                 for sink in store.sinks]
+            else:
+                summary.scored = _score(db, store, started, summary)
+                if not options.dry_run:
+                    runs.save_snapshot(db, store.name, summary.run_id, _as_of(store, started), summary.scored)
+                for sink in store.sinks:
+                    summary.sinks.append(_push_sink(db, store, sink, summary, options, keep_lease))
             failed = [s for s in summary.sinks if s.error]
             summary.outcome = "partial" if failed else "ok"
+            # Any run that pushed and left every sink clean (a backfill, a resync too) records its inputs.
+            if not options.dry_run and not failed and not any(s.rejected for s in summary.sinks):
+                quiet.keep(db, store.name, quiet.QuietInputs(key, summary.customers_scored))
             runs.finish_run(db, summary.run_id, summary.outcome, summary.counts(),
                             "; ".join(f"{s.name}: {s.error}" for s in failed) or None)
         except Interrupted:
@@ -155,6 +172,14 @@ def _run_leased(db: Database, store: StoreRuntime, options: RunOptions) -> RunSu
         return summary
     finally:
         runs.release_lease(db, store.name, holder)
+
+
+def _inputs_key(store: StoreRuntime, started: datetime) -> str:
+    settings = (store.settings, store.tz_name, store.window_days, store.half_life_days, store.currency,
+                sorted(store.rates.items()), store.merge_guests_by_email, store.returns)
+    return quiet.inputs_key(as_of=_as_of(store, started), settings=settings,
+                            sources=[source.name for source in store.sources],
+                            sinks=[(sink.name, list(sink.fields)) for sink in store.sinks])
 
 
 def _resume_point(source: Source[Any], stored: str | None) -> SourceCursor | None:

@@ -87,7 +87,8 @@ def not_sent(changes: int, accepted: int, rejected: int, skipped: int, error: st
 
 def describe(summary: RunSummary, dry_run: bool) -> str:
     lines = [f"store {summary.store}: run {summary.run_id} {summary.outcome}; {summary.orders_pulled:,} orders "
-             f"pulled, {summary.source_rejects:,} rejected; {summary.customers_scored:,} customers scored"]
+             f"pulled, {summary.source_rejects:,} rejected; {summary.customers_scored:,} customers scored"
+             + ("; nothing changed since the last run, so not scored again" if summary.unchanged else "")]
     ledger = summary.ledger
     if ledger is not None and ledger.orders_without_customer:
         lines.append(f"  {ledger.orders_without_customer:,} orders without a customer id or email: kept in the "

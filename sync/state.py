@@ -76,6 +76,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (store, source, part)
     );
     """,
+    # The inputs of a store's last clean run, for skipping a sync nothing can change (sync/quiet.py).
+    """
+    CREATE TABLE quiet_inputs (
+        store TEXT PRIMARY KEY, inputs_key TEXT NOT NULL, customers INTEGER NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
