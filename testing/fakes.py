@@ -25,7 +25,8 @@ What the kit gives every fake:
   status)], `in_flight` / `max_concurrent`;
 - faults (`faults.add`, `faults.at_request`, `faults.rate`): the next N requests (of a kind), the
   k-th, or a seeded share of them get a status with the platform's own error body (`error_reply`),
-  an HTML edge page, no body, or a connection dropped mid-answer; with Retry-After and latency;
+  an HTML edge page, no body, or a connection dropped mid-answer; with Retry-After and latency
+  (a handler can also hang up before answering: `Reply(hang_up=True)`);
 - `failures` (a request no route takes, or a handler that crashed: a 500 to the client) make
   `close()` / `__exit__` fail the test; `snapshot()` returns the platform's state to compare.
 """
@@ -78,6 +79,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     # Send the headers and half the body, then close the connection.
     drop: bool = False
+    # Close the connection without any answer ("Remote end closed connection without response").
+    hang_up: bool = False
 
 
 def json_reply(status: int, data: Any, **headers: str) -> Reply:
@@ -294,6 +297,9 @@ def _handler(platform: FakePlatform) -> type[BaseHTTPRequestHandler]:
             except Exception:
                 platform.failed(f"{self.command} {self.path}\n{traceback.format_exc()}")
                 reply = Reply(500, f"{platform.name}: internal error (see fake.failures)".encode(), "text/plain")
+            if reply.hang_up:
+                self.close_connection = True
+                return
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))

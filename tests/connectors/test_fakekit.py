@@ -80,6 +80,13 @@ def test_a_dropped_connection_mid_answer(fake: FakeNotes) -> None:
     assert put(fake).status_code == 200
 
 
+def test_a_handler_can_hang_up_without_answering(fake: FakeNotes) -> None:
+    fake.route("POST", "/hang-up", "hang up", lambda r, g: Reply(200, hang_up=True))
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.post(f"{fake.base_url}/hang-up", headers={"Authorization": "Bearer t"}, timeout=5)
+    assert put(fake).status_code == 200  # the server goes on serving
+
+
 def test_a_request_no_route_takes_fails_the_test_at_close() -> None:
     fake = FakeNotes().start()
     assert requests.delete(f"{fake.base_url}/notes/a", headers={"Authorization": "Bearer t"}, timeout=5).status_code \
