@@ -40,7 +40,7 @@ def customer_order(ids: Sequence[str]) -> NDArray[np.int64]:
 def segment_columns(scored: ScoredCustomers, emails: dict[str, str] | None = None
                     ) -> tuple[list[str], list[list[str]]]:
     """Header and columns of the segments file, rows sorted by customer id: the customer id, then the
-    same fields, formatted the same way, as sinks are sent (sync/records.py)."""
+    same fields, formatted the same way, as sinks are sent (core/fields.py)."""
     metrics = scored.metrics
     ids = [metrics.customer_ids[i] for i in metrics.customer_index.tolist()]
     order = customer_order(ids)
