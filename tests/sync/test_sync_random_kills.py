@@ -1,5 +1,6 @@
-"""`rfmsync sync` killed with SIGKILL at random moments, again and again, over two days of orders: the
-csv files and the Mailchimp audience end exactly as one uninterrupted run per day leaves them.
+"""`rfmsync sync` killed with SIGKILL at random moments, again and again, over three days of orders:
+the csv files, a webhook receiver and the Mailchimp audience end exactly as one uninterrupted run
+per day leaves them.
 
 This is how the Mailchimp replay bug was found (a batch replayed from the outbox cleared only the
 change's old tag, so members kept two RFM tags). The kill times come from a seeded generator; the
@@ -22,12 +23,14 @@ from pathlib import Path
 import pytest
 import synckit
 from fake_mailchimp import FakeMailchimp
+from fake_webhook import FakeWebhook
 from rfmsync.sync.score_cmd import demo_orders_path
 from testkit import Cli, read_rows
 
 LIST = "aud1"
 KILLS_PER_DAY = 6
 SEED = 20261203
+HOOK_SECRET = "whsec-kills-0123456789"
 CONFIG = """
 state_dir = "{state}"
 [stores.shop]
@@ -46,6 +49,11 @@ dir = "{out}"
 batch_size = 150
 """
 MAILCHIMP = """
+[[stores.shop.sinks]]
+type = "webhook"
+url = "{hook_url}"
+secret = "${{HOOK_SECRET}}"
+batch_size = 120
 [[stores.shop.sinks]]
 type = "mailchimp"
 api_key = "${{MAILCHIMP_KEY}}"
@@ -114,12 +122,20 @@ def _kill_at_random(config: Path, rng: random.Random, fake: FakeMailchimp, kills
         kills.append(delay)
 
 
+@pytest.fixture
+def hook() -> Iterator[FakeWebhook]:
+    with FakeWebhook(HOOK_SECRET) as receiver:
+        yield receiver
+
+
 def test_random_kills_leave_every_sink_as_an_uninterrupted_run_would(
-        cli: Cli, fake: FakeMailchimp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        cli: Cli, fake: FakeMailchimp, hook: FakeWebhook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAILCHIMP_KEY", fake.api_key)
+    monkeypatch.setenv("HOOK_SECRET", HOOK_SECRET)
     monkeypatch.chdir(tmp_path)
     shutil.copy(demo_orders_path(), tmp_path / "orders.csv")
-    killed = _write_config(tmp_path, "killed", MAILCHIMP.format(list_id=LIST, base_url=fake.base_url))
+    killed = _write_config(tmp_path, "killed", MAILCHIMP.format(list_id=LIST, base_url=fake.base_url,
+                                                                 hook_url=hook.url))
     reference = _write_config(tmp_path, "reference")
     rng, kills = random.Random(SEED), list[float]()
     for day in (1, 2, 3):
@@ -131,6 +147,8 @@ def test_random_kills_leave_every_sink_as_an_uninterrupted_run_would(
         assert cli("sync", "--config", reference)[0] == 0
         expected = _audiences(tmp_path / "out-reference")
         assert _audiences(tmp_path / "out-killed") == expected, f"day {day}"
+        # The receiver acts once per batch id, as the webhook sink tells receivers to.
+        assert hook.held == {key: segment for key, (segment, _) in expected.items()}, f"day {day}"
         for key, (segment, cell) in expected.items():
             if int(key) <= 1200:
                 member = fake.member(LIST, f"customer{key}@example.com")
