@@ -21,6 +21,7 @@ from importlib.metadata import entry_points
 from typing import get_args
 
 from pydantic import BaseModel
+from rfmsync.connectors.base import SinkConfig, SourceConfig
 from rfmsync.connectors.specs import AnySinkSpec, AnySourceSpec, SinkSpec, SourceSpec
 from rfmsync.core.errors import ConfigError
 
@@ -48,17 +49,23 @@ class Registry:
 
 def _add(sources: dict[str, AnySourceSpec], sinks: dict[str, AnySinkSpec], spec: object, origin: str) -> None:
     if isinstance(spec, SourceSpec):
-        _check(spec.type, spec.config, "source", sources, origin)
+        _check(spec.type, spec.config, SourceConfig, sources, origin)
         sources[spec.type] = spec
     elif isinstance(spec, SinkSpec):
-        _check(spec.type, spec.config, "sink", sinks, origin)
+        _check(spec.type, spec.config, SinkConfig, sinks, origin)
         sinks[spec.type] = spec
     else:
         raise ConfigError(origin, f"expected a SourceSpec or SinkSpec (rfmsync.connectors.specs), got "
                           f"{type(spec).__name__}")
 
 
-def _check(name: str, model: type[BaseModel], kind: str, known: Mapping[str, object], origin: str) -> None:
+def _check(name: str, model: type[BaseModel], base: type[BaseModel], known: Mapping[str, object],
+           origin: str) -> None:
+    kind = "source" if base is SourceConfig else "sink"
+    if not (isinstance(model, type) and issubclass(model, base)):
+        # The config loader relies on the base's fields (name, lookback or batch size) and checks.
+        raise ConfigError(origin, f"{kind} spec {name!r}: its config model must subclass "
+                          f"rfmsync.connectors.base.{base.__name__}")
     declared = get_args(model.model_fields["type"].annotation) if "type" in model.model_fields else ()
     if declared != (name,):
         raise ConfigError(origin, f"{kind} spec {name!r}: its config model {model.__name__} must declare "

@@ -13,6 +13,7 @@ from typing import Literal
 
 import pytest
 from pipelinekit import NOW, order
+from pydantic import BaseModel
 from rfmsync.connectors import discovery
 from rfmsync.connectors.base import ConfiguredSink, FieldsSinkConfig, OrderPage, PageToken, PushResult, SourceConfig
 from rfmsync.connectors.discovery import build_registry, default_registry
@@ -146,6 +147,13 @@ def test_a_type_registered_twice_or_a_mismatched_spec_is_an_error() -> None:
         default_registry().plus(build_registry(plugins=False).sources["csv"])
     with pytest.raises(ConfigError, match=r"MemorySinkConfig must declare type: Literal\['crm'\]"):
         default_registry().plus(SinkSpec("crm", MemorySinkConfig, _sink))
+
+    class Loose(BaseModel):  # a plugin's model that skipped the base class
+        type: Literal["loose"]
+
+    with pytest.raises(ConfigError, match=r"'loose': its config model must subclass rfmsync\.connectors\.base\."
+                                          r"SinkConfig"):
+        default_registry().plus(SinkSpec("loose", Loose, _sink))  # type: ignore[type-var]
 
 
 def test_plugins_come_from_entry_points_and_a_broken_one_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
