@@ -243,9 +243,3 @@ class ConfiguredSink:
 
     def close(self) -> None:
         """Nothing to release; a sink holding an HTTP session closes it."""
-
-    def __enter__(self) -> ConfiguredSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

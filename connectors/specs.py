@@ -40,8 +40,6 @@ class SourceSpec(Generic[SourceConfigT]):
     type: str
     config: builtins.type[SourceConfigT]
     build: Callable[[SourceConfigT, BuildContext], Source[Any]]
-    # One line for `rfmsync connectors`.
-    summary: str = ""
     # Has a faster whole-history read (connectors.base.BackfillSource).
     backfill: bool = False
 
@@ -51,7 +49,6 @@ class SinkSpec(Generic[SinkConfigT]):
     type: str
     config: builtins.type[SinkConfigT]
     build: Callable[[SinkConfigT, BuildContext], Sink]
-    summary: str = ""
     # Answers a dry run with what it would do (connectors.base.PreviewingSink).
     preview: bool = False
     # Needs the scheme's segment names (connectors.base.SegmentAwareSink).
@@ -60,9 +57,3 @@ class SinkSpec(Generic[SinkConfigT]):
 
 AnySourceSpec = SourceSpec[Any]
 AnySinkSpec = SinkSpec[Any]
-
-
-def capabilities(spec: AnySourceSpec | AnySinkSpec) -> list[str]:
-    if isinstance(spec, SourceSpec):
-        return ["backfill"] if spec.backfill else []
-    return [name for name, on in (("preview", spec.preview), ("segments", spec.segments)) if on]

@@ -264,7 +264,8 @@ def _union(models: list[type[BaseModel]], base: type[BaseModel]) -> Any:
     return Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007 - built at run time
 
 
-@functools.cache
+# Keyed by registry identity: one entry in production (the default registry), a few in tests.
+@functools.lru_cache(maxsize=8)
 def _config_model(registry: Registry) -> type[Config]:
     """Config whose stores' `sources` and `sinks` take exactly the registered connectors' tables."""
     sources: Any = list[_union([s.config for s in registry.sources.values()], SourceConfig)]  # type: ignore[misc]

@@ -19,7 +19,7 @@ from rfmsync.core.errors import InputError
 from rfmsync.core.fields import field_columns
 from rfmsync.core.rfm import ScoredCustomers
 
-# After customer_id, each column is a pushable field of the same name (connectors/base.py).
+# After customer_id, each column is a pushable field of the same name (core/fields.py).
 OUTPUT_COLUMNS = ("customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score",
                   "rfm_cell", "rfm_score", "segment")
 

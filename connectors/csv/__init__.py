@@ -21,5 +21,5 @@ def _sink(config: CsvSinkConfig, context: BuildContext) -> Sink:
     return CsvSink(config, context.base_dir)
 
 
-SOURCE = SourceSpec("csv", CsvSourceConfig, _source, summary="an orders file (CSV, TSV; a shop admin export)")
-SINK = SinkSpec("csv", CsvSinkConfig, _sink, summary="one audience file per segment and a changes log")
+SOURCE = SourceSpec("csv", CsvSourceConfig, _source)
+SINK = SinkSpec("csv", CsvSinkConfig, _sink)

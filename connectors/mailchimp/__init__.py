@@ -20,5 +20,4 @@ def _sink(config: MailchimpSinkConfig, context: BuildContext) -> Sink:
     return MailchimpSink(config)
 
 
-SINK = SinkSpec("mailchimp", MailchimpSinkConfig, _sink, preview=True, segments=True,
-                summary="a segment tag and merge fields on each Mailchimp audience member")
+SINK = SinkSpec("mailchimp", MailchimpSinkConfig, _sink, preview=True, segments=True)

@@ -66,9 +66,6 @@ class MailchimpApi:
         self.retry = retry
         self.requests = 0
 
-    def close(self) -> None:
-        self._transport.close()
-
     def _send(self, method: str, url: str, query_params: Any = None, headers: dict[str, str] | None = None,
               body: Any = None) -> requests.Response:
         """The SDK's `ApiClient.request`, through the project's HTTP client."""

@@ -21,5 +21,4 @@ def _source(config: ShopifySourceConfig, context: BuildContext) -> Source[Any]:
     return ShopifySource(config)
 
 
-SOURCE = SourceSpec("shopify", ShopifySourceConfig, _source, backfill=True,
-                    summary="orders from the Shopify GraphQL Admin API; backfills as bulk operations")
+SOURCE = SourceSpec("shopify", ShopifySourceConfig, _source, backfill=True)

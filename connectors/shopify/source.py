@@ -124,7 +124,7 @@ class _PullStats:
                      position: ShopifyCursor) -> OrderPage:
         if columns is not None:
             self.orders += len(columns)
-            self.without_email += int(sum(1 for e in columns.email.tolist() if not e))
+            self.without_email += int((columns.email == None).sum())  # noqa: E711 - elementwise on objects
             oldest = datetime.fromtimestamp(int(columns.created_utc.min()), UTC)
             if self.oldest is None or oldest < self.oldest:
                 self.oldest = oldest

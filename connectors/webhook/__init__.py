@@ -16,4 +16,4 @@ def _sink(config: WebhookSinkConfig, context: BuildContext) -> Sink:
     return WebhookSink(config)
 
 
-SINK = SinkSpec("webhook", WebhookSinkConfig, _sink, summary="batches of changes as signed JSON POSTs")
+SINK = SinkSpec("webhook", WebhookSinkConfig, _sink)

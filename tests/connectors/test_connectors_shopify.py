@@ -139,6 +139,18 @@ def test_history_limit_and_redacted_emails_are_explained(caplog: pytest.LogCaptu
     assert "@" not in text
 
 
+def test_a_bulk_backfill_counts_orders_without_email_from_its_columns(caplog: pytest.LogCaptureFixture) -> None:
+    with FakeShopify(now=NOW, time_scale=0) as fake:
+        fake.generate_orders(300, customers=50, seed=7, end=NOW - timedelta(days=1))
+        for n in range(3):
+            fake.add_order(amount="9.00", customer=None, email=None, createdAt=NOW - timedelta(days=2 + n),
+                           updatedAt=NOW - timedelta(days=2))
+        with caplog.at_level(logging.WARNING, logger="rfmsync.connectors.shopify"):
+            orders, _ = backfill_all(source(fake))
+    without = sum(1 for o in orders if not o.email)
+    assert without >= 3 and f"{without} of {len(orders)} orders came without an email" in caplog.text
+
+
 def page_orders(page: OrderPage) -> list[Order]:
     return [*page.orders, *(page.columns.as_orders() if page.columns is not None else [])]
 

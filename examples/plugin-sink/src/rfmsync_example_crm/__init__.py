@@ -74,4 +74,4 @@ def _build(config: ExampleCrmConfig, context: BuildContext) -> Sink:
     return ExampleCrmSink(config)
 
 
-SINK = SinkSpec("example_crm", ExampleCrmConfig, _build, summary="segments as fields on Example CRM contacts")
+SINK = SinkSpec("example_crm", ExampleCrmConfig, _build)
