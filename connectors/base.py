@@ -83,6 +83,10 @@ class OrderColumns:
     # One for all (a file) or one per order (a platform's bulk export).
     currency: str | NDArray[np.object_]
     updated_utc: int | NDArray[np.int64]
+    phone: NDArray[np.object_] | None = None  # str or None per order
+    # Marketing consent per order: True, False or None (not recorded), as Order.email_consent.
+    email_consent: NDArray[np.object_] | None = None
+    sms_consent: NDArray[np.object_] | None = None
 
     def __len__(self) -> int:
         return len(self.order_id)
@@ -93,13 +97,28 @@ class OrderColumns:
         updated = [self.updated_utc] * n if isinstance(self.updated_utc, int) else self.updated_utc.tolist()
         currencies = [self.currency] * n if isinstance(self.currency, str) else self.currency.tolist()
         statuses = list(STATUS_CODES)
-        return [Order(source=self.source, order_id=oid, customer_key=key, email=email,
+        nothing = [None] * n
+        phones, email_consents, sms_consents = (nothing if a is None else a.tolist()
+                                                for a in (self.phone, self.email_consent, self.sms_consent))
+        return [Order(source=self.source, order_id=oid, customer_key=key, email=email, phone=phone,
                       created_at=datetime.fromtimestamp(created, UTC), updated_at=datetime.fromtimestamp(changed, UTC),
-                      amount=Decimal(units) / MONEY_SCALE, currency=currency, status=statuses[code])
-                for oid, key, email, created, changed, units, currency, code in zip(
-                    self.order_id.tolist(), self.customer_key.tolist(), self.email.tolist(),
+                      amount=Decimal(units) / MONEY_SCALE, currency=currency, status=statuses[code],
+                      email_consent=email_consent, sms_consent=sms_consent)
+                for oid, key, email, phone, created, changed, units, currency, code, email_consent, sms_consent in zip(
+                    self.order_id.tolist(), self.customer_key.tolist(), self.email.tolist(), phones,
                     self.created_utc.tolist(), updated, self.amount_units.tolist(), currencies,
-                    self.status_code.tolist(), strict=True)]
+                    self.status_code.tolist(), email_consents, sms_consents, strict=True)]
+
+
+@dataclass(frozen=True)
+class Contact:
+    """What an ad audience may be sent of a customer: the newest email and phone the ledger holds,
+    and the marketing consent recorded for each (None: the source does not record it)."""
+
+    email: str | None
+    phone: str | None
+    email_consent: bool | None = None
+    sms_consent: bool | None = None
 
 
 class SourceCursor(BaseModel):

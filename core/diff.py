@@ -30,6 +30,9 @@ class Change:
     fields: Mapping[str, str]
     email: str | None = None
     phone: str | None = None
+    # What the sink acknowledged before (None for ENTERED): an ad audience removes exactly the
+    # identifiers it was sent, even when the customer's email has changed since.
+    before: Mapping[str, str] | None = None
 
 
 def diff(field_names: Sequence[str], current: Mapping[str, Record], acknowledged: Mapping[str, Record]
@@ -56,11 +59,13 @@ def diff(field_names: Sequence[str], current: Mapping[str, Record], acknowledged
         else:
             kind = ChangeKind.UPDATED
         changes.append(Change(key, kind, before[0] if before else None, now[0],
-                              dict(zip(field_names, now, strict=True))))
+                              dict(zip(field_names, now, strict=True)),
+                              before=dict(zip(field_names, before, strict=True)) if before else None))
     for key, before in acknowledged.items():
         now_record = current.get(key)
         if now_record is None or not now_record[0]:
-            changes.append(Change(key, ChangeKind.LEFT, before[0], None, {}))
+            changes.append(Change(key, ChangeKind.LEFT, before[0], None, {},
+                                  before=dict(zip(field_names, before, strict=True))))
     changes.sort(key=lambda c: c.customer_key)
     return changes
 
@@ -70,5 +75,5 @@ def with_contacts(changes: Sequence[Change], contacts: Mapping[str, tuple[str | 
     # The constructor, not dataclasses.replace: a first run fills in 100,000 changes, and replace()
     # costs three times as much per call.
     none = (None, None)
-    return [Change(c.customer_key, c.kind, c.old_segment, c.new_segment, c.fields, *contacts.get(c.customer_key, none))
-            for c in changes]
+    return [Change(c.customer_key, c.kind, c.old_segment, c.new_segment, c.fields, *contacts.get(c.customer_key, none),
+                   before=c.before) for c in changes]

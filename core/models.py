@@ -60,6 +60,11 @@ class Order(BaseModel):
     status: OrderStatus = OrderStatus.PAID
     channel: str | None = None
     categories: tuple[str, ...] = ()
+    # The customer's marketing consent as the source recorded it when the order was read (Shopify's
+    # email and SMS marketing states; a file's accepts_marketing column); None: not recorded. Ad
+    # sinks send an identifier only with its consent (or a store's ad_consent = "not_required").
+    email_consent: bool | None = None
+    sms_consent: bool | None = None
 
     @field_validator("customer_key", "email", "phone")
     @classmethod

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
-from rfmsync.connectors.base import OrderColumns
+from rfmsync.connectors.base import Contact, OrderColumns
 from rfmsync.core.batch import OrderBatch, to_units
 from rfmsync.core.models import STATUS_CODES, Order
 from rfmsync.sync import ledger_snapshots as snapshots
@@ -18,13 +18,13 @@ from rfmsync.sync.state import Database
 
 _UPSERT = """
 INSERT INTO orders (store, source, order_id, customer_key, email, phone, created_utc, updated_utc,
-                    amount_units, currency, status, channel)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    amount_units, currency, status, channel, email_consent, sms_consent)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (store, source, order_id) DO UPDATE SET
     customer_key = excluded.customer_key, email = excluded.email, phone = excluded.phone,
     created_utc = excluded.created_utc, updated_utc = excluded.updated_utc,
     amount_units = excluded.amount_units, currency = excluded.currency, status = excluded.status,
-    channel = excluded.channel
+    channel = excluded.channel, email_consent = excluded.email_consent, sms_consent = excluded.sms_consent
 WHERE excluded.updated_utc >= orders.updated_utc
 """
 
@@ -39,7 +39,12 @@ def _row(store: str, order: Order) -> tuple[object, ...]:
     created = int(order.created_at.timestamp())
     updated = int(order.updated_at.timestamp()) if order.updated_at else created
     return (store, order.source, order.order_id, order.customer_key, order.email, order.phone, created, updated,
-            to_units(order.amount), order.currency, order.status.value, order.channel)
+            to_units(order.amount), order.currency, order.status.value, order.channel, _flag(order.email_consent),
+            _flag(order.sms_consent))
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
 
 
 _SET_CURSOR = ("INSERT INTO cursors (store, source, since_utc, cursor) VALUES (?, ?, ?, ?) ON CONFLICT "
@@ -159,61 +164,89 @@ def contacts_for(db: Database, store: str, keys: Sequence[str], *, merge_guests_
     Only the customers a sink is about to be sent are looked up, through the indexes on customer id
     and guest email, so a run with few changes reads few rows; snapshots are filtered in Arrow.
     """
+    found = _newest(db, store, keys, ("email", "phone"), merge_guests_by_email)
+    return {key: (_str(v[0]), _str(v[1])) for key, v in found.items()}
+
+
+def audience_contacts(db: Database, store: str, keys: Sequence[str], *, merge_guests_by_email: bool = False,
+                      ) -> dict[str, Contact]:
+    """Email, phone and the consent of each, each from the customer's most recently updated order
+    that records it (consent is the customer's as of that order; an older order's refusal does not
+    outlive a newer grant, nor the other way round)."""
+    found = _newest(db, store, keys, ("email", "phone", "email_consent", "sms_consent"), merge_guests_by_email)
+    return {key: Contact(_str(v[0]), _str(v[1]), _bool(v[2]), _bool(v[3])) for key, v in found.items()}
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _bool(value: object) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _newest(db: Database, store: str, keys: Sequence[str], columns: Sequence[str], merge_guests_by_email: bool,
+            ) -> dict[str, list[object]]:
+    """Per customer, each column's value from their most recently updated order that has one."""
     if not keys:
         return {}
     merge = int(merge_guests_by_email)
-    newest: dict[str, list[tuple[str, int] | None]] = {}
+    newest: dict[str, list[tuple[object, int] | None]] = {}
     bulk = len(keys) > BULK_CONTACTS
     by_id = [k for k in keys if not k.startswith("email:")]
     guests = [k.removeprefix("email:") for k in keys if k.startswith("email:")] if merge_guests_by_email else []
-    for column, slot in (("email", 0), ("phone", 1)):
+    width = len(columns)
+    for slot, column in enumerate(columns):
         for key, value, updated in (_all_rows_newest(db, store, merge, column) if bulk
                                     else _rows_newest(db, store, column, by_id, guests)):
-            _keep_newer(newest, key, slot, value, updated)
+            _keep_newer(newest, key, slot, value, updated, width)
     table = snapshots.read_store(db, store)
     if table is not None:
         snapshot_keys = snapshots.customer_keys(table, merge_guests_by_email)
         if not bulk:
             wanted = pc.fill_null(pc.is_in(snapshot_keys, value_set=pa.array(list(keys), type=pa.string())), False)
             table, snapshot_keys = table.filter(wanted), snapshot_keys.filter(wanted)
-        for column, slot in (("email", 0), ("phone", 1)):
-            found = snapshots.newest_values(table, snapshot_keys, column)
-            if not newest and slot == 0:  # no rows: nothing to compare with (a store fed by files only)
-                newest = {key: [(value, updated), None] for key, value, updated in found}
-                continue
-            for key, value, updated in found:
-                _keep_newer(newest, key, slot, value, updated)
-    return {key: (pair[0][0] if pair[0] else None, pair[1][0] if pair[1] else None) for key, pair in newest.items()}
+        for slot, column in enumerate(columns):
+            for key, value, updated in snapshots.newest_values(table, snapshot_keys, column):
+                _keep_newer(newest, key, slot, value, updated, width)
+    return {key: [held[0] if held else None for held in pair] for key, pair in newest.items()}
 
 
-def _keep_newer(newest: dict[str, list[tuple[str, int] | None]], key: str, slot: int, value: str,
-                updated: int) -> None:
-    pair = newest.setdefault(key, [None, None])
+def _keep_newer(newest: dict[str, list[tuple[object, int] | None]], key: str, slot: int, value: object,
+                updated: int, width: int) -> None:
+    pair = newest.get(key)
+    if pair is None:
+        pair = newest[key] = [None] * width
     held = pair[slot]
     if held is None or updated >= held[1]:
         pair[slot] = (value, updated)
 
 
 def _rows_newest(db: Database, store: str, column: str, by_id: Sequence[str], guests: Sequence[str]
-                 ) -> Iterator[tuple[str, str, int]]:
+                 ) -> Iterator[tuple[str, object, int]]:
+    present = _present(column)
     for start in range(0, len(by_id), 500):  # SQLite's default limit on bound parameters is 999+
         chunk = by_id[start:start + 500]
         # SQLite takes the bare column from the row holding MAX(): the newest order's value.
         query = (f"SELECT customer_key, {column}, MAX(updated_utc) FROM orders WHERE store = ? AND "
-                 f"customer_key IN ({','.join('?' * len(chunk))}) AND {column} IS NOT NULL AND {column} != '' "
-                 "GROUP BY customer_key")
+                 f"customer_key IN ({','.join('?' * len(chunk))}) AND {present} GROUP BY customer_key")
         yield from db.conn.execute(query, (store, *chunk))
     for start in range(0, len(guests), 500):
         chunk = guests[start:start + 500]
         query = (f"SELECT 'email:' || lower(trim(email)) AS g, {column}, MAX(updated_utc) FROM orders "
                  f"WHERE store = ? AND customer_key IS NULL AND lower(trim(email)) IN ({','.join('?' * len(chunk))})"
-                 f" AND {column} IS NOT NULL AND {column} != '' GROUP BY g")
+                 f" AND {present} GROUP BY g")
         yield from db.conn.execute(query, (store, *chunk))
 
 
-def _all_rows_newest(db: Database, store: str, merge: int, column: str) -> Iterator[tuple[str, str, int]]:
+def _present(column: str) -> str:
+    # Text columns hold "" for nothing in rows written by older versions; consent is 0, 1 or NULL.
+    return f"{column} IS NOT NULL" if column.endswith("_consent") else f"{column} IS NOT NULL AND {column} != ''"
+
+
+def _all_rows_newest(db: Database, store: str, merge: int, column: str) -> Iterator[tuple[str, object, int]]:
     query = (f"SELECT {_KEY} AS key, {column}, MAX(updated_utc) FROM orders WHERE store = ? AND "
-             f"{column} IS NOT NULL AND {column} != '' GROUP BY key HAVING key IS NOT NULL")
+             f"{_present(column)} GROUP BY key HAVING key IS NOT NULL")
     yield from db.conn.execute(query, (merge, store))
 
 

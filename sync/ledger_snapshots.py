@@ -34,9 +34,14 @@ SCHEMA = pa.schema([
     ("order_id", pa.string()), ("customer_key", pa.string()), ("email", pa.string()), ("phone", pa.string()),
     ("created_utc", pa.int64()), ("updated_utc", pa.int64()), ("amount_units", pa.int64()),
     ("currency", pa.string()), ("status", _STATUS_TYPE),
+    ("email_consent", pa.bool_()), ("sms_consent", pa.bool_()),
 ])
 _STATUS_NAMES = [status.value for status in STATUS_CODES]
 _WRITE_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
+
+def _optional(values: Any, n: int, kind: Any) -> Any:
+    return pa.nulls(n, type=kind) if values is None else pa.array(values, type=kind)
 
 
 def table_of_columns(columns: OrderColumns) -> Any:
@@ -45,14 +50,15 @@ def table_of_columns(columns: OrderColumns) -> Any:
                                             pa.array(_STATUS_NAMES, type=pa.string()))
     return pa.table([
         pa.array(columns.order_id, type=pa.string()), pa.array(columns.customer_key, type=pa.string()),
-        pa.array(columns.email, type=pa.string()), pa.nulls(n, type=pa.string()),
+        pa.array(columns.email, type=pa.string()), _optional(columns.phone, n, pa.string()),
         pa.array(columns.created_utc, type=pa.int64()),
         pa.repeat(pa.scalar(columns.updated_utc, pa.int64()), n) if isinstance(columns.updated_utc, int)
         else pa.array(columns.updated_utc, type=pa.int64()),
         pa.array(columns.amount_units, type=pa.int64()),
         pa.repeat(pa.scalar(columns.currency, pa.string()), n) if isinstance(columns.currency, str)
         else pa.array(columns.currency, type=pa.string()),
-        status], schema=SCHEMA)
+        status, _optional(columns.email_consent, n, pa.bool_()), _optional(columns.sms_consent, n, pa.bool_())],
+        schema=SCHEMA)
 
 
 def _table_of_rows(rows: Sequence[tuple[Any, ...]]) -> Any:
@@ -61,14 +67,16 @@ def _table_of_rows(rows: Sequence[tuple[Any, ...]]) -> Any:
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     arrays = [pa.array(values, type=SCHEMA.field(name).type if name != "status" else pa.string())
               for name, values in zip(names, columns, strict=True)]
-    arrays[-1] = arrays[-1].dictionary_encode().cast(_STATUS_TYPE)
+    at = names.index("status")
+    arrays[at] = arrays[at].dictionary_encode().cast(_STATUS_TYPE)
     return pa.table(arrays, schema=SCHEMA)
 
 
 def table_of_orders(orders: Sequence[Order]) -> Any:
     return _table_of_rows([
         (o.order_id, o.customer_key, o.email, o.phone, int(o.created_at.timestamp()),
-         int((o.updated_at or o.created_at).timestamp()), to_units(o.amount), o.currency, o.status.value)
+         int((o.updated_at or o.created_at).timestamp()), to_units(o.amount), o.currency, o.status.value,
+         o.email_consent, o.sms_consent)
         for o in orders])
 
 
@@ -107,7 +115,12 @@ def _encode(table: Any) -> memoryview:
 
 
 def _decode(blob: bytes) -> Any:
-    return pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+    table = pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+    if table.schema.names == SCHEMA.names:
+        return table
+    # Written by an older rfmsync (before consent was kept): the columns it lacks are unknown.
+    return pa.table([table[name] if name in table.schema.names else pa.nulls(table.num_rows, type=SCHEMA.field(name).type)
+                     for name in SCHEMA.names], schema=SCHEMA)
 
 
 def has_snapshot(conn: sqlite3.Connection, store: str, source: str) -> bool:
@@ -124,11 +137,16 @@ def _read_source(conn: sqlite3.Connection, store: str, source: str) -> Any | Non
 def _take_rows(conn: sqlite3.Connection, store: str, source: str) -> Any | None:
     """The source's orders stored as rows (by an rfmsync before snapshots), removed from the rows."""
     rows = conn.execute("SELECT order_id, customer_key, email, phone, created_utc, updated_utc, amount_units, "
-                        "currency, status FROM orders WHERE store = ? AND source = ?", (store, source)).fetchall()
+                        "currency, status, email_consent, sms_consent FROM orders WHERE store = ? AND source = ?",
+                        (store, source)).fetchall()
     if not rows:
         return None
     conn.execute("DELETE FROM orders WHERE store = ? AND source = ?", (store, source))
-    return _table_of_rows(rows)
+    return _table_of_rows([(*row[:9], _bool(row[9]), _bool(row[10])) for row in rows])
+
+
+def _bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
 
 
 def write(conn: sqlite3.Connection, store: str, source: str, table: Any) -> None:
@@ -179,11 +197,13 @@ def status_codes(table: Any) -> NDArray[np.uint8]:
     return codes
 
 
-def newest_values(table: Any, keys: Any, column: str) -> Iterator[tuple[str, str, int]]:
+def newest_values(table: Any, keys: Any, column: str) -> Iterator[tuple[str, Any, int]]:
     """(key, value, updated) from each key's most recently updated order with a non-empty `column`;
     among equally recent ones the later row wins."""
     values = table[column].combine_chunks()
-    usable = pc.and_(pc.and_(pc.is_valid(keys), pc.is_valid(values)), pc.not_equal(values, ""))
+    usable = pc.and_(pc.is_valid(keys), pc.is_valid(values))
+    if pa.types.is_string(values.type):
+        usable = pc.and_(usable, pc.not_equal(values, ""))
     usable = pc.fill_null(usable, False)
     keys, values = keys.filter(usable), values.filter(usable)
     updated = table["updated_utc"].combine_chunks().filter(usable).to_numpy()

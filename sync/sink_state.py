@@ -81,11 +81,13 @@ class PendingBatch:
 
 
 def _compact(changes: Sequence[Change]) -> str:
-    """A batch as {"fields": names, "changes": [[key, kind, old, new, values, email, phone], ...]}:
-    names once per batch rather than per change, which halves the cost of a 50,000-change batch."""
+    """A batch as {"fields": names, "changes": [[key, kind, old, new, values, email, phone, before], ...]}:
+    names once per batch rather than per change, which halves the cost of a 50,000-change batch.
+    `before` (what the sink held) is kept too: a replayed removal must remove what was sent."""
     names = list(changes[0].fields) if changes else []
     rows = [[c.customer_key, c.kind.value, c.old_segment, c.new_segment,
-             [c.fields.get(n, "") for n in names] if list(c.fields) == names else dict(c.fields), c.email, c.phone]
+             [c.fields.get(n, "") for n in names] if list(c.fields) == names else dict(c.fields), c.email, c.phone,
+             None if c.before is None else dict(c.before)]
             for c in changes]
     return json.dumps({"fields": names, "changes": rows}, separators=(",", ":"))
 
@@ -95,10 +97,11 @@ def _expand(payload: str) -> list[Change]:
     if isinstance(data, list):  # written by an rfmsync before the compact form: one object per change
         return [change_from_json(c) for c in data]
     names = data["fields"]
-    return [Change(customer_key=key, kind=ChangeKind(kind), old_segment=old, new_segment=new,
-                   fields=dict(zip(names, values, strict=True)) if isinstance(values, list) else values,
-                   email=email, phone=phone)
-            for key, kind, old, new, values, email, phone in data["changes"]]
+    # Rows written before `before` was kept have seven elements.
+    return [Change(customer_key=row[0], kind=ChangeKind(row[1]), old_segment=row[2], new_segment=row[3],
+                   fields=dict(zip(names, row[4], strict=True)) if isinstance(row[4], list) else row[4],
+                   email=row[5], phone=row[6], before=row[7] if len(row) > 7 else None)
+            for row in data["changes"]]
 
 
 def put_outbox(db: Database, store: str, sink: str, batch_id: str, run_id: int, seq: int,

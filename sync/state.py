@@ -1,7 +1,7 @@
 """The durable local state: SQLite in WAL mode under `state_dir`, schema versioned with migrations.
 
 Tables: the order ledger, cursors, runs, score snapshots, per-sink acknowledged records, the
-outbox of batches being pushed, rejected records, and store leases. Everything that belongs
+outbox of batches being pushed, rejected records, store leases, and what sinks remember. Everything that belongs
 together commits in one transaction (a page of orders with its cursor; a batch's acks with the
 removal of its outbox entry), so a crash at any point leaves a state a restart can resume from.
 """
@@ -80,6 +80,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE quiet_inputs (
         store TEXT PRIMARY KEY, inputs_key TEXT NOT NULL, customers INTEGER NOT NULL
+    );
+    """,
+    # Marketing consent per order as the source recorded it (1, 0 or NULL), for ad audiences; and
+    # what a sink keeps for itself between runs (an ad platform's audience ids, sync/sink_memory.py).
+    """
+    ALTER TABLE orders ADD COLUMN email_consent INTEGER;
+    ALTER TABLE orders ADD COLUMN sms_consent INTEGER;
+    CREATE TABLE sink_memory (
+        store TEXT NOT NULL, sink TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (store, sink, key)
     );
     """,
 )
