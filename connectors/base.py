@@ -231,6 +231,48 @@ class PreviewingSink(Protocol):
     def preview(self, changes: Sequence[Change]) -> list[str]: ...
 
 
+class SinkMemory(Protocol):
+    """Small values a sink keeps between runs in the state (an ad platform's audience ids), per store and sink."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, value: str) -> None: ...
+
+
+# The record an audience sink is diffed on: its segment and its member text.
+AUDIENCE_FIELDS = ("segment", "member")
+
+
+@runtime_checkable
+class AudienceSink(Protocol):
+    """A sink whose audiences hold hashed identifiers rather than field values (ad platforms).
+
+    The run loop asks `member()` what the sink would hold for each customer in a segment and diffs
+    those texts (fields "segment", "member"), so a new email or a withdrawn consent is a change like
+    a new segment; "" means the customer is in no audience of this sink. A change's `before` is the
+    member text the audience was sent, which is what a removal must send.
+    """
+
+    @property
+    def minimum_size(self) -> int:
+        """Members below which the platform will not serve the audience (the summary warns)."""
+        ...
+
+    def attach_memory(self, memory: SinkMemory) -> None: ...
+
+    def member(self, segment: str, contact: Contact) -> str: ...
+
+    def replace(self, batch_id: str, members: Mapping[str, Sequence[str]]) -> None:
+        """--full-resync: makes every audience of this sink hold exactly `members` (segment -> member
+        texts; a segment of this sink absent from it is emptied). Raises as push does."""
+        ...
+
+    def finish(self, sizes: Mapping[str, int]) -> list[str]:
+        """After a run's pushes, with each segment's size as sent: follow-up work (a lookalike) and
+        notes for the run summary."""
+        ...
+
+
 class SinkConfigFields(Protocol):
     @property
     def type(self) -> str: ...

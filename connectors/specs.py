@@ -32,6 +32,8 @@ class BuildContext:
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     currency: str | None = None
     rates: Mapping[str, float] = field(default_factory=dict)
+    # The store's `ad_consent`: ad sinks send only identifiers with recorded consent unless False.
+    ad_consent_required: bool = True
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,9 @@ class StoreConfig(_Strict):
     # Negative orders (credit notes, cancellation invoices) reduce monetary in the window
     # (docs/scoring.md); "ignore" leaves them out entirely.
     returns: Literal["subtract", "ignore"] = "subtract"
+    # Ad audiences get only customers whose marketing consent the source recorded; "not_required"
+    # states that the shop has another legal basis and sends every customer (consent as recorded).
+    ad_consent: Literal["required", "not_required"] = "required"
     sources: list[SourceConfig] = Field(default_factory=list)
     sinks: list[SinkConfig] = Field(default_factory=list)
     rfm: RfmConfig = RfmConfig()

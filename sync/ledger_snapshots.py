@@ -119,7 +119,8 @@ def _decode(blob: bytes) -> Any:
     if table.schema.names == SCHEMA.names:
         return table
     # Written by an older rfmsync (before consent was kept): the columns it lacks are unknown.
-    return pa.table([table[name] if name in table.schema.names else pa.nulls(table.num_rows, type=SCHEMA.field(name).type)
+    have = set(table.schema.names)
+    return pa.table([table[name] if name in have else pa.nulls(table.num_rows, type=SCHEMA.field(name).type)
                      for name in SCHEMA.names], schema=SCHEMA)
 
 

@@ -19,7 +19,15 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydantic import ValidationError
-from rfmsync.connectors.base import BackfillSource, PreviewingSink, SegmentAwareSink, Sink, Source, SourceCursor
+from rfmsync.connectors.base import (
+    AudienceSink,
+    BackfillSource,
+    PreviewingSink,
+    SegmentAwareSink,
+    Sink,
+    Source,
+    SourceCursor,
+)
 from rfmsync.core.aggregate import OrderCounts, aggregate
 from rfmsync.core.batch import OrderBatch
 from rfmsync.core.clock import utc_now
@@ -28,8 +36,9 @@ from rfmsync.core.errors import AuthError, PermanentError, RfmsyncError, Transie
 from rfmsync.core.fields import current_records
 from rfmsync.core.rfm import RfmSettings, ScoredCustomers, score
 from rfmsync.core.stopping import Interrupted
-from rfmsync.sync import quiet, runs, sink_state
+from rfmsync.sync import audiences, quiet, runs, sink_state
 from rfmsync.sync.ledger import Cursor, Ledger, contacts_for, get_cursor, load_ledger, set_cursor, upsert_orders
+from rfmsync.sync.sink_memory import StateSinkMemory
 from rfmsync.sync.state import Database
 
 log = logging.getLogger("rfmsync.pipeline")
@@ -85,6 +94,11 @@ class SinkOutcome:
     waiting_in_outbox: int = 0  # dry run: changes of unfinished batches a real run resends first
     preview: list[str] = field(default_factory=list)
     error: str | None = None
+    # Ad audiences: segment -> members as sent; customers in a segment with nothing to send (no
+    # identifier, no consent); notes for the summary (small audiences, a lookalike created or not).
+    audiences: dict[str, int] = field(default_factory=dict)
+    not_sendable: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,7 +120,9 @@ class RunSummary:
         return {"orders_pulled": self.orders_pulled, "source_rejects": self.source_rejects,
                 "customers_scored": self.customers_scored,
                 "sinks": {s.name: {"changes": s.changes, "accepted": s.accepted, "rejected": s.rejected,
-                                   "skipped": s.skipped, "given_up": s.given_up, "error": s.error}
+                                   "skipped": s.skipped, "given_up": s.given_up, "error": s.error,
+                                   **({"audiences": s.audiences, "not_sendable": s.not_sendable, "notes": s.notes}
+                                      if s.audiences or s.notes or s.not_sendable else {})}
                           for s in self.sinks}}
 
 
@@ -291,6 +307,9 @@ def _push_sink(db: Database, store: StoreRuntime, sink: Sink, summary: RunSummar
         if isinstance(sink, SegmentAwareSink):
             # Before any replay: a replayed batch must clear every tag the first attempt would have.
             sink.set_segments(summary.scored.segment_names)
+        audience = sink if isinstance(sink, AudienceSink) else None
+        if audience is not None:
+            audience.attach_memory(StateSinkMemory(db, store.name, sink.name))
         if options.full_resync and not options.dry_run:
             sink_state.forget_sink(db, store.name, sink.name)
         if not options.dry_run:
@@ -301,8 +320,15 @@ def _push_sink(db: Database, store: StoreRuntime, sink: Sink, summary: RunSummar
         # A full resync still diffs against what the sink holds, so a customer who moved or left
         # since is taken out of the old segment; everyone else is sent again as they are.
         acknowledged = sink_state.load_acknowledged(db, store.name, sink.name, fields)
-        current = current_records(summary.scored, fields)
+        if audience is not None:
+            current, outcome.not_sendable = audiences.current_members(
+                db, store.name, audience, summary.scored, store.merge_guests_by_email)
+        else:
+            current = current_records(summary.scored, fields)
         changes = diff(fields, current, acknowledged)
+        if audience is not None and options.full_resync and not options.dry_run:
+            _replace_audiences(db, store, audience, summary, current, outcome)
+            return outcome
         if options.full_resync:
             changes = _with_everyone_again(fields, current, changes)
         given_up = sink_state.given_up(db, store.name, sink.name)
@@ -318,8 +344,12 @@ def _push_sink(db: Database, store: StoreRuntime, sink: Sink, summary: RunSummar
             if isinstance(sink, PreviewingSink):
                 outcome.preview = sink.preview(changes)
             return outcome
-        changes = with_contacts(changes, contacts_for(db, store.name, [c.customer_key for c in changes],
-                                                      merge_guests_by_email=store.merge_guests_by_email))
+        if audience is not None:
+            # No raw email or phone for an ad platform: its member texts are already hashed.
+            changes = audiences.audience_order(changes)
+        else:
+            changes = with_contacts(changes, contacts_for(db, store.name, [c.customer_key for c in changes],
+                                                          merge_guests_by_email=store.merge_guests_by_email))
         for seq, start in enumerate(range(0, len(changes), sink.batch_size)):
             batch = changes[start:start + sink.batch_size]
             batch_id = f"{store.name}:{sink.name}:{summary.run_id}:{seq}"
@@ -328,6 +358,8 @@ def _push_sink(db: Database, store: StoreRuntime, sink: Sink, summary: RunSummar
             if options.progress:
                 options.progress(sink.name, outcome.accepted)
             keep_lease()
+        if audience is not None:
+            _finish_audiences(db, store, audience, outcome)
     except (TransientError, AuthError, PermanentError) as exc:
         # The unacknowledged changes go out on the next run; other sinks carry on.
         outcome.error = _safe(exc)
@@ -338,6 +370,25 @@ def _push_sink(db: Database, store: StoreRuntime, sink: Sink, summary: RunSummar
         outcome.error = f"unexpected answer from the platform ({type(exc).__name__}); the changes are kept"
         log.error("store %s sink %s: %s", store.name, sink.name, outcome.error)
     return outcome
+
+
+def _replace_audiences(db: Database, store: StoreRuntime, sink: AudienceSink, summary: RunSummary,
+                       current: Mapping[str, Record], outcome: SinkOutcome) -> None:
+    """--full-resync of an ad sink: every audience replaced by exactly its members now (an audience
+    may have drifted from what the state says it was sent), then the state set to match."""
+    batch_id = f"{store.name}:{outcome.name}:{summary.run_id}:replace"
+    sink.replace(batch_id, audiences.by_segment(current))
+    audiences.acknowledge_replace(db, store.name, outcome.name, summary.run_id, current)
+    outcome.changes = outcome.accepted = len(current)
+    _finish_audiences(db, store, sink, outcome)
+
+
+def _finish_audiences(db: Database, store: StoreRuntime, sink: AudienceSink, outcome: SinkOutcome) -> None:
+    outcome.audiences = audiences.sizes(db, store.name, outcome.name)
+    outcome.notes = sink.finish(outcome.audiences)
+    minimum = sink.minimum_size
+    outcome.notes += [f"audience {segment!r} has {size} members, below the {minimum} the platform needs to serve it"
+                      for segment, size in outcome.audiences.items() if size < minimum]
 
 
 def _with_everyone_again(fields: Sequence[str], current: Mapping[str, Record], changes: list[Change]) -> list[Change]:
@@ -371,7 +422,11 @@ def pending_changes(db: Database, store: StoreRuntime, now: datetime | None = No
     for sink in store.sinks:
         fields = sink.fields
         acknowledged = sink_state.load_acknowledged(db, store.name, sink.name, fields)
-        changes = diff(fields, current_records(scored, fields), acknowledged)
+        if isinstance(sink, AudienceSink):
+            current, _ = audiences.current_members(db, store.name, sink, scored, store.merge_guests_by_email)
+        else:
+            current = current_records(scored, fields)
+        changes = diff(fields, current, acknowledged)
         # A change still in an unfinished batch is usually in the diff too (the sink never
         # acknowledged it): each customer counts once.
         keys = {c.customer_key for c in changes}

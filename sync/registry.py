@@ -24,7 +24,7 @@ from rfmsync.sync.pipeline import StoreRuntime
 
 def _context(store: StoreConfig, root: Config) -> BuildContext:
     return BuildContext(base_dir=root.base_dir, tz=ZoneInfo(store.timezone), currency=store.currency,
-                        rates=dict(store.rates))
+                        rates=dict(store.rates), ad_consent_required=store.ad_consent == "required")
 
 
 def build_source(config: SourceConfig, context: BuildContext, root: Config) -> Source[Any]:

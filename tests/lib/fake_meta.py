@@ -7,6 +7,7 @@
 Routes, under /v26.0 (any v2x.0 is accepted and recorded in `versions_seen`); the token as
 `Authorization: Bearer` or an `access_token` parameter (Meta accepts both; `tokens_in_urls` counts
 the second, which leaks the token into logs and proxies):
+- GET /act_{id}/customaudiences: id and name of every audience, `limit` per page with an `after` cursor.
 - POST /act_{id}/customaudiences: CUSTOM (customer_file_source USER_PROVIDED_ONLY) or LOOKALIKE
   (origin_audience_id with at least 100 members, lookalike_spec with ratio 0.01-0.20 or type, and a
   country); a second lookalike of the same seed, country and ratio is error 2654.
@@ -64,9 +65,12 @@ class FakeMeta(FakePlatform):
         self.audiences: dict[str, Audience] = {}
         self.versions_seen: set[str] = set()
         self.tokens_in_urls = self.invalid_entries = 0
+        # (operation, audience id, rows) of every accepted add, remove and replace request.
+        self.sent: list[tuple[str, str, list[tuple[str, ...]]]] = []
         self._ids = itertools.count(23850000000000001)
         base = r"/(?P<v>v2\d\.0)"
         self.route("POST", base + r"/(?P<act>act_\d+)/customaudiences", "create audience", self._create)
+        self.route("GET", base + r"/(?P<act>act_\d+)/customaudiences", "list audiences", self._list)
         self.route("POST", base + r"/(?P<aud>\d+)/users", "add users", self._add)
         self.route("DELETE", base + r"/(?P<aud>\d+)/users", "remove users", self._remove)
         self.route("POST", base + r"/(?P<aud>\d+)/usersreplace", "replace users", self._replace)
@@ -75,6 +79,12 @@ class FakeMeta(FakePlatform):
     def members(self, audience_id: str) -> set[tuple[str, ...]]:
         with self.lock:
             return set(self.audiences[audience_id].members)
+
+    def by_name(self, name: str) -> Audience:
+        with self.lock:
+            found = [a for a in self.audiences.values() if a.name == name]
+        assert len(found) == 1, f"{len(found)} audiences named {name!r}"
+        return found[0]
 
     def add_audience(self, name: str, subtype: str = "CUSTOM", members: int = 0) -> Audience:
         with self.lock:
@@ -157,6 +167,19 @@ class FakeMeta(FakePlatform):
         self.audiences[audience.id] = audience
         return json_reply(200, {"id": audience.id})
 
+    def _list(self, request: Request, groups: dict[str, str], params: dict[str, str]) -> Reply:
+        if groups["act"] != self.ad_account:
+            raise MetaError(100, f"Unsupported get request. Object with ID '{groups['act']}' does not exist", 33,
+                            "GraphMethodException")
+        limit = min(int(params.get("limit", "25") or 25), 500)
+        start = int(params.get("after", "0") or 0)
+        audiences = list(self.audiences.values())
+        page = audiences[start:start + limit]
+        body: dict[str, Any] = {"data": [{"id": a.id, "name": a.name} for a in page]}
+        if start + limit < len(audiences):
+            body["paging"] = {"cursors": {"after": str(start + limit)}, "next": "https://graph.example/next"}
+        return json_reply(200, body)
+
     def _rows(self, audience_id: str, params: dict[str, str]) -> tuple[Audience, list[tuple[str, ...]], int]:
         audience = self.audiences.get(audience_id)
         if audience is None or audience.subtype != "CUSTOM":
@@ -192,11 +215,13 @@ class FakeMeta(FakePlatform):
     def _add(self, request: Request, groups: dict[str, str], params: dict[str, str]) -> Reply:
         audience, rows, invalid = self._rows(groups["aud"], params)
         audience.members.update(rows)
+        self.sent.append(("add", audience.id, rows))
         return self._received(audience, len(rows) + invalid, invalid, params)
 
     def _remove(self, request: Request, groups: dict[str, str], params: dict[str, str]) -> Reply:
         audience, rows, invalid = self._rows(groups["aud"], params)
         audience.members.difference_update(rows)
+        self.sent.append(("remove", audience.id, rows))
         return self._received(audience, len(rows) + invalid, invalid, params)
 
     def _replace(self, request: Request, groups: dict[str, str], params: dict[str, str]) -> Reply:
@@ -209,6 +234,7 @@ class FakeMeta(FakePlatform):
             raise MetaError(2650, "Failed to update the custom audience: first batch_seq was not detected", 1870147)
         assert audience.replacing is not None
         audience.replacing.update(rows)
+        self.sent.append(("replace", audience.id, rows))
         if session.get("last_batch_flag"):
             audience.members, audience.replacing = audience.replacing, None
         return self._received(audience, len(rows) + invalid, invalid, params)

@@ -1,0 +1,83 @@
+"""What an ad audience holds of a customer, shared by the ad sinks: hashed identifiers chosen by
+consent, written as one short text the run loop diffs on (connectors.base.AudienceSink).
+
+A member text is "e=<sha256>;p=<sha256>;c=<1|0|>": the hashed email and phone (either may be
+empty) and the recorded consent of what is sent (1 all granted, 0 one refused, empty not
+recorded). It holds no raw value; like the hashes it is never logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rfmsync.connectors.base import Contact
+from rfmsync.connectors.identifiers import sha256_hex
+from rfmsync.core.diff import Change, ChangeKind
+
+Normalizer = Callable[[str | None], str | None]
+
+
+@dataclass(frozen=True)
+class Member:
+    email_hash: str  # "" when not sent
+    phone_hash: str
+    consent: bool | None  # of the identifiers sent, as recorded; None: not recorded
+
+    def text(self) -> str:
+        flag = "" if self.consent is None else str(int(self.consent))
+        return f"e={self.email_hash};p={self.phone_hash};c={flag}"
+
+
+def parse(text: str) -> Member:
+    parts = dict(part.split("=", 1) for part in text.split(";") if "=" in part)
+    flag = parts.get("c", "")
+    return Member(parts.get("e", ""), parts.get("p", ""), None if flag == "" else flag == "1")
+
+
+def member_of(contact: Contact, *, consent_required: bool, email: Normalizer, phone: Normalizer) -> Member | None:
+    """The identifiers an ad platform may get for this customer, hashed; None when there are none.
+
+    With consent required, an identifier goes only with its own consent recorded as given (the email
+    with email marketing consent, the phone with SMS consent); "not_required" sends both, carrying
+    the consent as recorded, never assumed.
+    """
+    consents: list[bool | None] = []
+    email_hash = phone_hash = ""
+    if contact.email_consent is True or not consent_required:
+        normalized = email(contact.email)
+        if normalized is not None:
+            email_hash = sha256_hex(normalized)
+            consents.append(contact.email_consent)
+    if contact.sms_consent is True or not consent_required:
+        normalized = phone(contact.phone)
+        if normalized is not None:
+            phone_hash = sha256_hex(normalized)
+            consents.append(contact.sms_consent)
+    if not consents:
+        return None
+    if False in consents:
+        consent: bool | None = False
+    elif all(c is True for c in consents):
+        consent = True
+    else:
+        consent = None
+    return Member(email_hash, phone_hash, consent)
+
+
+def plan(changes: Sequence[Change]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Member texts to add and to remove per segment. A removal sends what the audience was sent
+    (the change's `before`), not what the customer's record says now; an update that leaves the
+    member text as it was is nothing to do."""
+    adds: dict[str, list[str]] = {}
+    removes: dict[str, list[str]] = {}
+    for change in changes:
+        before = (change.before or {}).get("member", "")
+        now = change.fields.get("member", "") if change.kind is not ChangeKind.LEFT else ""
+        if change.kind is ChangeKind.UPDATED and before == now:
+            continue
+        if before and change.old_segment:
+            removes.setdefault(change.old_segment, []).append(before)
+        if now and change.new_segment:
+            adds.setdefault(change.new_segment, []).append(now)
+    return adds, removes
