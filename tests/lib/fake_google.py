@@ -14,13 +14,17 @@ Routes (host https://datamanager.googleapis.com in production), `Authorization: 
   `removeAsOfTime`.
 - GET /v1/requestStatus:retrieve?requestId=...: PROCESSING for `polls_per_request` polls, then
   SUCCESS, when the members are applied.
+- POST /token: the OAuth endpoint a service account key file (`service_account_file`) points at: a
+  JWT signed with that key for the datamanager scope gets a fresh token.
 Consent as recorded per member (`consents`): the request's `consent`, a member's own overriding it;
 nothing is assumed granted. Errors are google.rpc.Status with an ErrorInfo reason.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import re
 import time
 import uuid
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qsl
 
 from rfmsync.testing.fakes import FakePlatform, Reply, Request, json_reply
 
@@ -80,6 +85,10 @@ class FakeGoogle(FakePlatform):
         self.route("POST", "/v1/audienceMembers:remove", "remove", lambda r, g: self._members(r, "remove"))
         self.route("POST", "/v1/audienceMembers:removeAll", "removeAll", self._remove_all)
         self.route("GET", "/v1/requestStatus:retrieve", "status", self._status)
+        self.route("POST", "/token", "token", self._token)
+        # Service accounts the token endpoint knows: client email -> public key (PEM); tokens issued.
+        self.service_accounts: dict[str, bytes] = {}
+        self.tokens_issued = 0
 
     # -- helpers for tests -------------------------------------------------------------------------
     def members(self, account: str, list_id: str) -> set[Member]:
@@ -92,7 +101,23 @@ class FakeGoogle(FakePlatform):
                     for list_id, user_list in lists.items()}
 
     # -- the kit -----------------------------------------------------------------------------------
+    def service_account_file(self, path: Any, email: str = "rfmsync@shop-project.iam.gserviceaccount.com") -> None:
+        """Writes a service account key file whose token_uri is this fake's /token, and trusts its key."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+        self.service_accounts[email] = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        path.write_text(json.dumps({"type": "service_account", "project_id": "shop-project",
+                                    "private_key_id": "k1", "private_key": private, "client_email": email,
+                                    "client_id": "1", "token_uri": f"{self.base_url}/token"}), encoding="utf-8")
+
     def authorize(self, request: Request, kind: str) -> Reply | None:
+        if kind == "token":
+            return None
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer ") and header[7:] in self.tokens:
             return None
@@ -136,6 +161,31 @@ class FakeGoogle(FakePlatform):
         except GoogleError as exc:
             return _status(exc)
         return self._accept(Pending(kind, destinations, parsed))
+
+    def _token(self, request: Request, groups: dict[str, str]) -> Reply:
+        """Google's OAuth token endpoint for a service account's signed JWT (RFC 7523)."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        form = dict(parse_qsl(request.body.decode()))
+        refused = json_reply(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return json_reply(400, {"error": "unsupported_grant_type"})
+        try:
+            head, payload, signature = form.get("assertion", "").split(".")
+            claims = json.loads(_unb64(payload))
+            public = serialization.load_pem_public_key(self.service_accounts[claims["iss"]])
+            public.verify(_unb64(signature), f"{head}.{payload}".encode(), padding.PKCS1v15(),  # type: ignore[union-attr,call-arg]
+                          hashes.SHA256())  # type: ignore[call-arg]
+        except (ValueError, KeyError, InvalidSignature):
+            return refused
+        if "https://www.googleapis.com/auth/datamanager" not in str(claims.get("scope", "")).split():
+            return json_reply(400, {"error": "invalid_scope"})
+        self.tokens_issued += 1
+        token = f"ya29.sa{self.tokens_issued}"
+        self.tokens.add(token)
+        return json_reply(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
 
     def _remove_all(self, request: Request, groups: dict[str, str]) -> Reply:
         try:
@@ -241,3 +291,7 @@ def _status(exc: GoogleError) -> Reply:
         "code": exc.status, "message": str(exc), "status": _STATUS_NAMES.get(exc.status, "UNKNOWN"),
         "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": exc.reason,
                      "domain": "datamanager.googleapis.com", "metadata": {}}]}})
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
