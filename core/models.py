@@ -60,7 +60,7 @@ class Order(BaseModel):
     status: OrderStatus = OrderStatus.PAID
     channel: str | None = None
     categories: tuple[str, ...] = ()
-    # The customer's marketing consent as the source recorded it when the order was read (Shopify's
+    # The customer's marketing consent as the source recorded it when the order was read (a platform's
     # email and SMS marketing states; a file's accepts_marketing column); None: not recorded. Ad
     # sinks send an identifier only with its consent (or a store's ad_consent = "not_required").
     email_consent: bool | None = None

@@ -64,11 +64,13 @@ def sink_line(counts: dict[str, Any]) -> str:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from rfmsync.sync import runs
+    from rfmsync.connectors.base import AudienceSink
+    from rfmsync.sync import audiences, runs
     from rfmsync.sync.config import load_config
     from rfmsync.sync.ledger import order_count
     from rfmsync.sync.pipeline import pending_changes
     from rfmsync.sync.registry import build_store
+    from rfmsync.sync.run_cmds import audience_lines
     from rfmsync.sync.schedule import next_run
     from rfmsync.sync.state import Database
 
@@ -105,6 +107,14 @@ def run_status(args: argparse.Namespace) -> int:
                                   if sink.name in r.counts.get("sinks", {})), None)
                 done = sink_line(last_sink) if last_sink else "never pushed"
                 print(f"  sink {sink.name}: {done}; {pending[sink.name]:,} changes pending")
+                if isinstance(sink, AudienceSink):
+                    sizes = audiences.sizes(db, name, sink.name)
+                    for line in audience_lines(sizes):
+                        print(line)
+                    for segment, size in sizes.items():
+                        if size < sink.minimum_size:
+                            print(f"    warning: audience {segment} has {size:,} members, below the "
+                                  f"{sink.minimum_size} the platform needs to serve it")
     finally:
         db.close()
     return 0

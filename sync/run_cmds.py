@@ -108,11 +108,21 @@ def describe(summary: RunSummary, dry_run: bool) -> str:
                      + (f", {sink.given_up:,} held back after repeated rejection" if sink.given_up else "")
                      + (f", {sink.replayed_batches} unfinished batches replayed" if sink.replayed_batches else "")
                      + f" ({status})")
+        if sink.not_sendable:
+            lines.append(f"    {sink.not_sendable:,} customers in a segment not sent: no email or phone with "
+                         "recorded marketing consent (ad_consent) or none the platform can match")
+        lines.extend(audience_lines(sink.audiences))
+        lines.extend(f"    note: {note}" for note in sink.notes)
         if dry_run:
             for (old, new), n in sorted(sink.transitions.items(), key=lambda kv: (-kv[1], kv[0])):
                 lines.append(f"    {n:>8,}  {old} -> {new}")
             lines.extend(f"    {line}" for line in sink.preview)
     return "\n".join(lines)
+
+
+def audience_lines(sizes: dict[str, int]) -> list[str]:
+    """Each ad audience's size as rfmsync sent it."""
+    return [f"    {size:>8,}  audience {segment}" for segment, size in sizes.items()]
 
 
 def _run(args: argparse.Namespace, stores: list[str], options: RunOptions) -> int:

@@ -97,10 +97,17 @@ class CsvSource:
         order_ids = np.asarray(list(read.order_ids), dtype=object)[keep]
         emails = (np.asarray([e or None for e in read.order_emails], dtype=object)[keep]
                   if read.order_emails is not None else np.full(len(keep), None, dtype=object))
+        phones = (np.asarray([p or None for p in read.order_phones], dtype=object)[keep]
+                  if read.order_phones is not None else None)
+        consent = None
+        if read.order_consent is not None:
+            # One accepts_marketing column: the customer's marketing consent, for email and phone alike.
+            consent = np.asarray([None, False, True], dtype=object)[read.order_consent[keep] + 1]
         columns = OrderColumns(
             source=self.name, order_id=order_ids, customer_key=customer_ids[batch.customer_codes[keep]],
             email=emails, created_utc=batch.created_utc[keep], amount_units=batch.amount_units[keep],
-            status_code=batch.status_codes[keep], currency=currency, updated_utc=pulled)
+            status_code=batch.status_codes[keep], currency=currency, updated_utc=pulled, phone=phones,
+            email_consent=consent, sms_consent=consent)
         rejects = [RejectedRecord(f"{self.path.name} line {r.line}", f"{r.column}: {r.reason}" if r.column
                                   else r.reason, dict(zip(read.header, r.raw, strict=False))) for r in read.rejects]
         # One page: the ledger keeps a file source's orders as one snapshot, merged per write.

@@ -20,4 +20,4 @@ def _sink(config: GoogleSinkConfig, context: BuildContext) -> Sink:
     return GoogleSink(config, consent_required=context.ad_consent_required, credentials_file=credentials)
 
 
-SINK = SinkSpec("google", GoogleSinkConfig, _sink, preview=True)
+SINK = SinkSpec("google", GoogleSinkConfig, _sink, preview=True, segments=True)

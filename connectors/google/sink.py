@@ -65,6 +65,12 @@ class GoogleSink(ConfiguredSink):
     def close(self) -> None:
         self.api.close()
 
+    def set_segments(self, names: Sequence[str]) -> None:
+        unknown = [s for s in self.config.user_lists if s not in names]
+        if unknown:
+            raise PermanentError(f"Google sink {self.name}: user_lists names {unknown[0]!r}, which is not a segment "
+                                 f"of the store's scheme ({', '.join(names)})", origin="google")
+
     def attach_memory(self, memory: SinkMemory) -> None:
         """Google's lists are named in the config: nothing to remember."""
 

@@ -45,6 +45,22 @@ def status_codes(values: TextColumn, collector: RejectCollector, column: str) ->
     return table[inverse] if len(values) else np.zeros(0, dtype=np.uint8)
 
 
+# A file's marketing consent column (`accepts_marketing`), lower-cased; blank is "not recorded".
+CONSENT_WORDS: dict[str, int] = {**{w: 1 for w in ("true", "yes", "1", "y")},
+                                 **{w: 0 for w in ("false", "no", "0", "n")}, "": -1}
+
+
+def consent_flags(values: TextColumn, collector: RejectCollector, column: str) -> NDArray[np.int8]:
+    """1 (consented), 0 (refused) or -1 (blank: not recorded) per row; other words reject the row."""
+    distinct, inverse, _ = values.factorize()
+    flags = [CONSENT_WORDS.get(word.strip().lower()) for word in distinct.to_list()]
+    unknown = np.asarray([f is None for f in flags], dtype=np.bool_)
+    if unknown.any():
+        collector.add(unknown[inverse], column, "marketing consent: expected true/false, yes/no or 1/0 (or blank)")
+    table = np.asarray([-1 if f is None else f for f in flags], dtype=np.int8)
+    return table[inverse] if len(values) else np.zeros(0, dtype=np.int8)
+
+
 @dataclass
 class ParsedRows:
     """Row-level columns (one row per line item or per order) before bad rows are dropped."""
@@ -56,6 +72,8 @@ class ParsedRows:
     order: TextColumn | None = None
     currency: TextColumn | None = None
     email: TextColumn | None = None
+    phone: TextColumn | None = None
+    consent: NDArray[np.int8] | None = None  # consent_flags
 
 
 @dataclass
@@ -75,6 +93,8 @@ class OrdersRead:
     # Sequences, not lists: from the fast path they decode each string when it is read.
     order_ids: Sequence[str] | None = None
     order_emails: Sequence[str] | None = None
+    order_phones: Sequence[str] | None = None  # "" when none
+    order_consent: NDArray[np.int8] | None = None  # consent_flags of each order's first row
     warnings: Sequence[str] = ()  # said once to the user (the encoding the file was read in)
 
 
@@ -171,12 +191,18 @@ def group_orders(rows: ParsedRows, collector: RejectCollector, *, store_currency
         emails = (emails_of_all_rows if subset is None and emails_of_all_rows is not None
                   else _last_emails(names, customer_codes, email, keep))
         order_emails = (email if subset is None and order_rows is keep else email.take(order_rows)).as_sequence()
+    order_phones: Sequence[str] | None = None
+    if rows.phone is not None:
+        phone = rows.phone.stripped()
+        order_phones = (phone if subset is None and order_rows is keep else phone.take(order_rows)).as_sequence()
+    order_consent = rows.consent[order_rows] if rows.consent is not None else None
     batch = OrderBatch(customer_ids=ids, customer_codes=codes, created_utc=created,
                        amount_units=units, status_codes=status)
     return OrdersRead(batch=batch, rejects=sorted(collector.rejects, key=lambda r: r.line),
                       rows_read=len(collector.bad) + len(collector.table.rejects), orders=len(batch),
                       currency=store_currency, emails=emails, file_format=file_format,
                       header=collector.table.header, order_ids=order_ids, order_emails=order_emails,
+                      order_phones=order_phones, order_consent=order_consent,
                       warnings=collector.table.warnings)
 
 

@@ -21,6 +21,7 @@ from rfmsync.connectors.orderfiles.lines import (
     OrdersRead,
     ParsedRows,
     apply_currency,
+    consent_flags,
     group_orders,
     last_emails,
     status_codes,
@@ -32,7 +33,7 @@ from rfmsync.core.aggregate import CustomerMetrics, metrics_from_summary
 from rfmsync.core.errors import InputError
 from rfmsync.core.timezones import local_days
 
-ORDER_FIELDS = ("customer", "date", "amount", "order", "email", "status", "currency")
+ORDER_FIELDS = ("customer", "date", "amount", "order", "email", "status", "currency", "phone", "accepts_marketing")
 SUMMARY_FIELDS = ("customer", "last_order", "frequency", "monetary", "email")
 REQUIRED_ORDER_FIELDS = ("customer", "date", "amount")
 REQUIRED_SUMMARY_FIELDS = ("customer", "last_order", "frequency", "monetary")
@@ -46,6 +47,9 @@ AUTO_NAMES: dict[str, tuple[str, ...]] = {
     "email": ("email", "customer_email", "email_address"),
     "status": ("status", "order_status", "financial_status"),
     "currency": ("currency", "currency_code"),
+    "phone": ("phone", "customer_phone", "phone_number"),
+    # Marketing consent as shops export it (Shopify's customer export says accepts_email_marketing).
+    "accepts_marketing": ("accepts_marketing", "accepts_email_marketing", "marketing_consent"),
 }
 
 
@@ -176,6 +180,9 @@ def _read_generic(table: TableLike, colmap: ColumnMap, options: ReadOptions) -> 
         orders_ready = prepare(order_col, strip=True, factorize=True)
         statuses_ready = prepare(status_col, factorize=True)
         currencies_ready = prepare(currency_col, factorize=True)
+        phone_col, consent_col = _one(colmap, "phone"), _one(colmap, "accepts_marketing")
+        phones_ready = prepare(phone_col, strip=True)
+        consents_ready = prepare(consent_col, factorize=True)
 
         customers = customers_ready.result()
         assert customers is not None
@@ -199,9 +206,12 @@ def _read_generic(table: TableLike, colmap: ColumnMap, options: ReadOptions) -> 
         orders = orders_ready.result()
         if orders is not None and order_col is not None:
             collector.add(orders.blank(), order_col, "missing order id")
+        consent_values = consents_ready.result()
+        consent = (consent_flags(consent_values, collector, consent_col)
+                   if consent_values is not None and consent_col is not None else None)
         rows = ParsedRows(customer=customers, created_utc=created, amount_units=to_money_units(amounts),
                           status=status, order=orders, currency=currencies_ready.result(),
-                          email=emails_ready.result())
+                          email=emails_ready.result(), phone=phones_ready.result(), consent=consent)
     currency = apply_currency(rows, collector, currency_col, options.currency, options.rates)
     return group_orders(rows, collector, store_currency=currency, file_format="csv",
                         emails_of_all_rows=emails_of_all_rows.result())

@@ -17,11 +17,24 @@ from rfmsync.core.models import STATUS_CODES, Order, OrderStatus
 # Only what RFM needs: cost scales with what is selected (docs/platforms.md §1.3).
 # currentTotalPriceSet is the total after refunds and removed items (§1.1); Customer.email is
 # deprecated in favour of defaultEmailAddress (2025-04, §0.6).
+# The customer's marketing states ride on the same objects (2025-04): consent for ad audiences.
 ORDER_FIELDS = (
     "id createdAt updatedAt cancelledAt test email sourceName displayFinancialStatus "
     "currentTotalPriceSet { shopMoney { amount currencyCode } } "
-    "customer { id defaultEmailAddress { emailAddress } }"
+    "customer { id defaultEmailAddress { emailAddress marketingState } "
+    "defaultPhoneNumber { phoneNumber marketingState } }"
 )
+
+# CustomerEmailAddressMarketingState and CustomerSmsMarketingState: only SUBSCRIBED is consent;
+# PENDING (double opt-in not confirmed), NOT_SUBSCRIBED, UNSUBSCRIBED, INVALID and REDACTED are not.
+_NOT_CONSENT = frozenset({"NOT_SUBSCRIBED", "UNSUBSCRIBED", "PENDING", "INVALID", "REDACTED"})
+
+
+def _consent(holder: Mapping[str, Any] | None) -> bool | None:
+    state = (holder or {}).get("marketingState")
+    if state == "SUBSCRIBED":
+        return True
+    return False if state in _NOT_CONSENT else None
 
 FINANCIAL_STATUS = {
     "PAID": OrderStatus.PAID,
@@ -69,6 +82,9 @@ class _Values:
     currency: str
     status: OrderStatus
     channel: str | None
+    phone: str | None = None
+    email_consent: bool | None = None
+    sms_consent: bool | None = None
 
 
 def _values(node: Mapping[str, Any]) -> _Values:
@@ -76,7 +92,9 @@ def _values(node: Mapping[str, Any]) -> _Values:
     gid = str(node.get("id") or "")
     money = node["currentTotalPriceSet"]["shopMoney"]
     customer = node.get("customer") or {}
-    default_email = (customer.get("defaultEmailAddress") or {}).get("emailAddress")
+    email_holder = customer.get("defaultEmailAddress")
+    phone_holder = customer.get("defaultPhoneNumber")
+    default_email = (email_holder or {}).get("emailAddress")
     if node.get("test"):
         status = OrderStatus.TEST  # "Test orders are not sales" (§1.1)
     elif node.get("cancelledAt"):
@@ -94,7 +112,8 @@ def _values(node: Mapping[str, Any]) -> _Values:
         raise ValueError("currencyCode is not a three-letter ISO 4217 code")
     return _Values(gid_tail(gid), gid_tail(customer["id"]) if customer.get("id") else None,
                    _text(default_email) or _text(node.get("email")), created, _time(node.get("updatedAt")), amount,
-                   currency.upper(), status, _text(node.get("sourceName")))
+                   currency.upper(), status, _text(node.get("sourceName")),
+                   _text((phone_holder or {}).get("phoneNumber")), _consent(email_holder), _consent(phone_holder))
 
 
 def _reject(node: Mapping[str, Any], exc: Exception) -> RejectedRecord:
@@ -115,7 +134,8 @@ def order_from_node(node: Mapping[str, Any], source: str) -> Order | RejectedRec
         v = _values(node)
         return Order(source=source, order_id=v.order_id, customer_key=v.customer_key, email=v.email,
                      created_at=v.created, updated_at=v.updated, amount=v.amount, currency=v.currency,
-                     status=v.status, channel=v.channel)
+                     status=v.status, channel=v.channel, phone=v.phone, email_consent=v.email_consent,
+                     sms_consent=v.sms_consent)
     except _MALFORMED as exc:
         return _reject(node, exc)
 
@@ -132,6 +152,9 @@ def columns_from_nodes(nodes: Sequence[Mapping[str, Any]], source: str
     units: list[int] = []
     currencies: list[str] = []
     statuses: list[int] = []
+    phones: list[str | None] = []
+    email_consents: list[bool | None] = []
+    sms_consents: list[bool | None] = []
     rejects: list[RejectedRecord] = []
     for node in nodes:
         try:
@@ -147,11 +170,16 @@ def columns_from_nodes(nodes: Sequence[Mapping[str, Any]], source: str
         units.append(to_units(v.amount))
         currencies.append(v.currency)
         statuses.append(STATUS_CODES[v.status])
+        phones.append(v.phone)
+        email_consents.append(v.email_consent)
+        sms_consents.append(v.sms_consent)
     if not ids:
         return None, rejects
     columns = OrderColumns(
         source=source, order_id=np.asarray(ids, dtype=object), customer_key=np.asarray(keys, dtype=object),
         email=np.asarray(emails, dtype=object), created_utc=np.asarray(created, dtype=np.int64),
         amount_units=np.asarray(units, dtype=np.int64), status_code=np.asarray(statuses, dtype=np.uint8),
-        currency=np.asarray(currencies, dtype=object), updated_utc=np.asarray(updated, dtype=np.int64))
+        currency=np.asarray(currencies, dtype=object), updated_utc=np.asarray(updated, dtype=np.int64),
+        phone=np.asarray(phones, dtype=object), email_consent=np.asarray(email_consents, dtype=object),
+        sms_consent=np.asarray(sms_consents, dtype=object))
     return columns, rejects

@@ -141,3 +141,33 @@ def test_bulk_columns_hold_exactly_what_the_models_hold() -> None:
     assert [(r.position, r.reason) for r in rejects] == [
         (r.position, r.reason) for r in models if isinstance(r, RejectedRecord)]
     assert [r.position for r in rejects] == [f"order {9000 + i}" for i in range(6)]
+
+
+@pytest.mark.parametrize(("email_state", "sms_state", "expected"), [
+    ("SUBSCRIBED", "SUBSCRIBED", (True, True)),
+    ("SUBSCRIBED", "NOT_SUBSCRIBED", (True, False)),
+    ("PENDING", "UNSUBSCRIBED", (False, False)),  # double opt-in not confirmed is no consent
+    ("INVALID", "REDACTED", (False, False)),
+    (None, None, (None, None)),  # not recorded: never taken for consent
+])
+def test_marketing_consent_and_phone_come_from_the_customer(email_state: str | None, sms_state: str | None,
+                                                            expected: tuple[bool | None, bool | None]) -> None:
+    customer = {"id": "gid://shopify/Customer/77",
+                "defaultEmailAddress": {"emailAddress": "ada@example.com", "marketingState": email_state},
+                "defaultPhoneNumber": {"phoneNumber": "+4915112345678", "marketingState": sms_state}}
+    order = mapped(customer=customer)
+    assert (order.email_consent, order.sms_consent) == expected
+    assert order.phone == "+4915112345678"
+
+
+def test_bulk_columns_carry_consent_and_phone() -> None:
+    from rfmsync.connectors.shopify.mapping import columns_from_nodes
+
+    customer = {"id": "gid://shopify/Customer/77",
+                "defaultEmailAddress": {"emailAddress": "ada@example.com", "marketingState": "SUBSCRIBED"},
+                "defaultPhoneNumber": None}
+    columns, rejects = columns_from_nodes([node(customer=customer), node(id="gid://shopify/Order/5002")], "s")
+    assert columns is not None and not rejects
+    assert columns.email_consent is not None and columns.email_consent.tolist() == [True, None]
+    assert columns.sms_consent is not None and columns.sms_consent.tolist() == [None, None]
+    assert columns.phone is not None and columns.phone.tolist() == [None, None]

@@ -17,7 +17,7 @@ from rfmsync.core.batch import to_units
 from rfmsync.core.models import STATUS_CODES, Order, OrderStatus
 from rfmsync.sync import ledger, ledger_snapshots
 from rfmsync.sync.ledger import contacts_for, customers_without_email, load_ledger, order_count, upsert_orders
-from rfmsync.sync.sink_state import _json_strings
+from rfmsync.sync.sink_state import json_strings
 from rfmsync.sync.state import Database
 
 T0 = int(NOW.timestamp())
@@ -135,4 +135,4 @@ def test_a_large_snapshot_is_stored_in_parts(tmp_path: Path, monkeypatch: pytest
 
 @given(st.lists(st.text(max_size=6), max_size=5))
 def test_record_json_is_what_json_dumps_writes(values: list[str]) -> None:
-    assert _json_strings(values) == json.dumps(values)
+    assert json_strings(values) == json.dumps(values)
