@@ -13,6 +13,9 @@ A connector's test module subclasses `SinkContract` (its name must start with `T
 - a stop request ends a wait at once;
 - no secret, email, phone or email hash reaches any log line or error.
 
+An ad audience sink (connectors.base.AudienceSink) gets the contract's changes as the run loop
+would give them: its own member texts for the customers, and the one it held before.
+
 Tests that need fault injection are skipped for sinks that make no requests (`inject` returns
 False).
 """
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from rfmsync.connectors.base import PushResult, SegmentAwareSink, Sink
+from rfmsync.connectors.base import AudienceSink, Contact, PushResult, SegmentAwareSink, Sink
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import RfmsyncError
@@ -111,7 +114,7 @@ class SinkContract:
         return built
 
     def push(self, sink: Sink, batch_id: str, changes: Sequence[Change]) -> PushResult:
-        result = sink.push(batch_id, changes)
+        result = sink.push(batch_id, for_sink(sink, changes))
         keys = [c.customer_key for c in changes]
         accepted, rejected, skipped = set(result.accepted), set(result.rejected), set(result.skipped)
         assert accepted | rejected | skipped <= set(keys), "a push reported keys that were not in its batch"
@@ -210,7 +213,7 @@ class SinkContract:
         threading.Thread(target=ctrl_c, daemon=True).start()
         try:
             with pytest.raises(Interrupted):
-                sink.push("contract:stop", [change(CUSTOMERS[0], ChangeKind.ENTERED, None, "Champions")])
+                sink.push("contract:stop", for_sink(sink, [change(CUSTOMERS[0], ChangeKind.ENTERED, None, "Champions")]))
         finally:
             stop.set()
         # The wait asked for was 600 s; ending within a few seconds of the stop is the behaviour.
@@ -220,6 +223,21 @@ class SinkContract:
         sink = self.sink(platform)
         sink.close()
         sink.close()
+
+
+def for_sink(sink: Sink, changes: Sequence[Change]) -> list[Change]:
+    """The contract's changes as the run loop gives them to this sink: an ad audience sink gets
+    member texts (its own, for customers with consent to everything) and what it held before."""
+    if not isinstance(sink, AudienceSink):
+        return list(changes)
+    out = []
+    for c in changes:
+        contact = Contact(c.email, c.phone, True, True)
+        member = sink.member(c.new_segment, contact) if c.new_segment and c.kind is not ChangeKind.LEFT else ""
+        before = {"segment": c.old_segment, "member": sink.member(c.old_segment, contact)} if c.old_segment else None
+        fields = {"segment": c.new_segment or "", "member": member} if c.kind is not ChangeKind.LEFT else {}
+        out.append(Change(c.customer_key, c.kind, c.old_segment, c.new_segment, fields, before=before))
+    return out
 
 
 def held_from_changes(changes: Sequence[Mapping[str, Any]]) -> dict[str, str]:

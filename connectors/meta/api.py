@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 from rfmsync.connectors.http_client import HttpClient
-from rfmsync.connectors.retry import RetryPolicy, retrying
+from rfmsync.connectors.retry import RetryPolicy, parse_retry_after, retrying
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
 from tenacity import RetryCallState
 
@@ -88,8 +88,9 @@ class GraphApi:
                 return body
             error = _error_of(response)
             if error.code in THROTTLE_CODES or (error.transient and error.code not in AUTH_CODES):
-                # No Retry-After from Meta: minutes, doubling (§6.5).
-                raise _Throttled(error.code, self.throttle_wait * 2 ** (attempts - 1))
+                # Meta documents no Retry-After (honoured if one comes): minutes, doubling (§6.5).
+                asked = parse_retry_after(response.headers.get("Retry-After"))
+                raise _Throttled(error.code, asked if asked is not None else self.throttle_wait * 2 ** (attempts - 1))
             raise error
 
         def log_wait(state: RetryCallState) -> None:

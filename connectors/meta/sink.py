@@ -179,13 +179,14 @@ class MetaSink(ConfiguredSink):
         if known:
             return known
         name = self.config.audience_name(segment)
-        found = self._existing().get(name)
+        existing = self._existing()
+        found = existing.get(name)
         if found is None:
             created = self.api.call("POST", f"{self.config.ad_account_id}/customaudiences",
                                     {"name": name, "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY",
                                      "description": f"rfmsync: customers in the RFM segment {segment}"},
                                     what=f"create audience {name!r} in {self.config.ad_account_id}")
-            found = str(created["id"])
+            found = existing[name] = str(created["id"])
             log.info("created Meta audience %r (%s)", name, found)
         if self.memory is not None:
             self.memory.put(key, found)

@@ -122,9 +122,12 @@ class FakeMeta(FakePlatform):
         if status == 400:  # an injected 400 is Meta's throttle: the status says nothing, the code does
             return _error(MetaError(80003, "There have been too many calls to this ad-account. Wait a bit and "
                                     "try again.", kind="OAuthException"))
-        return json_reply(status, {"error": {"message": "An unexpected error has occurred. Please retry your "
-                                             "request later.", "type": "OAuthException", "code": 2,
-                                             "is_transient": True, "fbtrace_id": "Afake"}})
+        reply = json_reply(status, {"error": {"message": "An unexpected error has occurred. Please retry your "
+                                              "request later.", "type": "OAuthException", "code": 2,
+                                              "is_transient": True, "fbtrace_id": "Afake"}})
+        if retry_after is not None:  # Graph documents none; a proxy in front of it may add one
+            reply.headers["Retry-After"] = f"{retry_after:g}"
+        return reply
 
     def _guarded(self, handler: Any) -> Any:
         def run(request: Request, groups: dict[str, str]) -> Reply:
