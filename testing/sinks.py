@@ -213,7 +213,8 @@ class SinkContract:
         threading.Thread(target=ctrl_c, daemon=True).start()
         try:
             with pytest.raises(Interrupted):
-                sink.push("contract:stop", for_sink(sink, [change(CUSTOMERS[0], ChangeKind.ENTERED, None, "Champions")]))
+                entered = change(CUSTOMERS[0], ChangeKind.ENTERED, None, "Champions")
+                sink.push("contract:stop", for_sink(sink, [entered]))
         finally:
             stop.set()
         # The wait asked for was 600 s; ending within a few seconds of the stop is the behaviour.

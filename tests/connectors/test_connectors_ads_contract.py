@@ -28,8 +28,10 @@ class TestMetaSinkContract(SinkContract):
         return MetaSink(config, retry=retry)
 
     def held(self, platform: FakeMeta) -> dict[str, str]:
-        rows = {(sha256_hex(meta_email(c.email) or ""), sha256_hex(p) if (p := meta_phone(c.phone, "DE")) else ""): c.key
-                for c in CUSTOMERS}
+        rows = {}
+        for c in CUSTOMERS:
+            phone = meta_phone(c.phone, "DE")
+            rows[(sha256_hex(meta_email(c.email) or ""), sha256_hex(phone) if phone else "")] = c.key
         held: dict[str, str] = {}
         for audience in platform.audiences.values():
             for row in audience.members:
@@ -62,17 +64,18 @@ class _Clock:
         self.now += seconds
 
 
-class TestGoogleSinkContract(SinkContract):
-    LISTS = {"Champions": "555", "At Risk": "556", "Lost": "557"}
+LISTS = {"Champions": "555", "At Risk": "556", "Lost": "557"}
 
+
+class TestGoogleSinkContract(SinkContract):
     @pytest.fixture
     def platform(self) -> Iterator[FakeGoogle]:
-        with FakeGoogle(lists=tuple(self.LISTS.values()), polls_per_request=1) as fake:
+        with FakeGoogle(lists=tuple(LISTS.values()), polls_per_request=1) as fake:
             yield fake
 
     def make_sink(self, platform: FakeGoogle, retry: RetryPolicy) -> GoogleSink:
         config = GoogleSinkConfig(type="google", access_token="ya29.fake", operating_account_id="1234567890",
-                                  user_lists=self.LISTS, base_url=platform.base_url, default_phone_region="DE",
+                                  user_lists=LISTS, base_url=platform.base_url, default_phone_region="DE",
                                   poll_seconds=1)
         clock = _Clock()
         return GoogleSink(config, retry=retry, sleep=clock.sleep, clock=clock)
@@ -80,7 +83,7 @@ class TestGoogleSinkContract(SinkContract):
     def held(self, platform: FakeGoogle) -> dict[str, str]:
         keys = {sha256_hex(google_email(c.email) or ""): c.key for c in CUSTOMERS}
         held: dict[str, str] = {}
-        for segment, list_id in self.LISTS.items():
+        for segment, list_id in LISTS.items():
             for member in platform.members("1234567890", list_id):
                 email = dict(member)["emailAddress"]
                 assert email in keys and keys[email] not in held
