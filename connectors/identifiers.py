@@ -18,6 +18,7 @@ Nothing here logs: a normalized value or its hash is as personal as the address 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -63,6 +64,13 @@ def e164(phone: str | None, default_region: str | None) -> str | None:
     """"+4915123456789" for "0151 2345 6789" in DE; None when no valid number can be read."""
     if phone is None or not phone.strip():
         return None
+    return _e164(phone, default_region)
+
+
+# libphonenumber takes ~45 us a number: 100,000 customers cost 2 s per ad sink and run. Each sink of
+# a store and each run of the daemon asks again for the same numbers; the cache answers in <1 us.
+@functools.lru_cache(maxsize=250_000)
+def _e164(phone: str, default_region: str | None) -> str | None:
     try:
         number = phonenumbers.parse(phone, default_region.upper() if default_region else None)
     except phonenumbers.NumberParseException:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from rfmsync.connectors.base import AUDIENCE_FIELDS, AudienceSink, Contact
 from rfmsync.core.diff import Change, Record
@@ -17,21 +18,32 @@ from rfmsync.sync.state import Database
 _NOBODY = Contact(None, None)
 
 
-def current_members(db: Database, store: str, sink: AudienceSink, scored: ScoredCustomers,
-                    merge_guests_by_email: bool) -> tuple[dict[str, Record], int]:
+@dataclass
+class RunContacts:
+    """Every segmented customer's segment and contact, read once per run for all ad sinks (a full
+    scan of the ledger: four columns, each customer's newest value)."""
+
+    segments: dict[str, str]
+    contacts: dict[str, Contact]
+
+
+def run_contacts(db: Database, store: str, scored: ScoredCustomers, merge_guests_by_email: bool) -> RunContacts:
+    segments = {key: segment for key, (segment,) in current_records(scored, ["segment"]).items() if segment}
+    return RunContacts(segments, audience_contacts(db, store, list(segments),
+                                                   merge_guests_by_email=merge_guests_by_email))
+
+
+def current_members(sink: AudienceSink, known: RunContacts) -> tuple[dict[str, Record], int]:
     """Customer key -> (segment, member text) for every customer the sink would hold, and how many
     customers in a segment it would not (no usable identifier, or none with consent)."""
-    segments = current_records(scored, ["segment"])
-    keys = [key for key, (segment,) in segments.items() if segment]
-    contacts = audience_contacts(db, store, keys, merge_guests_by_email=merge_guests_by_email)
+    segments, contacts = known.segments, known.contacts
     member = sink.member
     records: dict[str, Record] = {}
-    for key in keys:
-        segment = segments[key][0]
+    for key, segment in segments.items():
         text = member(segment, contacts.get(key, _NOBODY))
         if text:
             records[key] = (segment, text)
-    return records, len(keys) - len(records)
+    return records, len(segments) - len(records)
 
 
 def by_segment(records: Mapping[str, Record]) -> dict[str, list[str]]:

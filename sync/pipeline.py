@@ -115,6 +115,8 @@ class RunSummary:
     sinks: list[SinkOutcome] = field(default_factory=list)
     # Nothing pulled and the same inputs as the last clean run: not scored again (sync/quiet.py).
     unchanged: bool = False
+    # Read once for every ad sink of the run (sync/audiences.py).
+    contacts: audiences.RunContacts | None = field(default=None, repr=False)
 
     def counts(self) -> dict[str, object]:
         return {"orders_pulled": self.orders_pulled, "source_rejects": self.source_rejects,
@@ -321,8 +323,9 @@ def _push_sink(db: Database, store: StoreRuntime, sink: Sink, summary: RunSummar
         # since is taken out of the old segment; everyone else is sent again as they are.
         acknowledged = sink_state.load_acknowledged(db, store.name, sink.name, fields)
         if audience is not None:
-            current, outcome.not_sendable = audiences.current_members(
-                db, store.name, audience, summary.scored, store.merge_guests_by_email)
+            if summary.contacts is None:
+                summary.contacts = audiences.run_contacts(db, store.name, summary.scored, store.merge_guests_by_email)
+            current, outcome.not_sendable = audiences.current_members(audience, summary.contacts)
         else:
             current = current_records(summary.scored, fields)
         changes = diff(fields, current, acknowledged)
@@ -423,7 +426,9 @@ def pending_changes(db: Database, store: StoreRuntime, now: datetime | None = No
         fields = sink.fields
         acknowledged = sink_state.load_acknowledged(db, store.name, sink.name, fields)
         if isinstance(sink, AudienceSink):
-            current, _ = audiences.current_members(db, store.name, sink, scored, store.merge_guests_by_email)
+            if summary.contacts is None:
+                summary.contacts = audiences.run_contacts(db, store.name, scored, store.merge_guests_by_email)
+            current, _ = audiences.current_members(sink, summary.contacts)
         else:
             current = current_records(scored, fields)
         changes = diff(fields, current, acknowledged)
