@@ -68,6 +68,8 @@ class StoreRuntime:
     # A fixed reference date (the demo stores); None scores as of each run's start.
     as_of: date | None = None
     returns: Literal["subtract", "ignore"] = "subtract"
+    # The store's ad_consent (its sinks got it when built); part of what a quiet run compares.
+    ad_consent_required: bool = True
 
 
 @dataclass
@@ -194,10 +196,13 @@ def _run_leased(db: Database, store: StoreRuntime, options: RunOptions) -> RunSu
 
 def _inputs_key(store: StoreRuntime, started: datetime) -> str:
     settings = (store.settings, store.tz_name, store.window_days, store.half_life_days, store.currency,
-                sorted(store.rates.items()), store.merge_guests_by_email, store.returns)
+                sorted(store.rates.items()), store.merge_guests_by_email, store.returns, store.ad_consent_required)
+    # A sink's config decides what it is sent too (an ad sink's segments, a phone region); pydantic's
+    # repr masks secrets.
     return quiet.inputs_key(as_of=_as_of(store, started), settings=settings,
                             sources=[source.name for source in store.sources],
-                            sinks=[(sink.name, list(sink.fields)) for sink in store.sinks])
+                            sinks=[(sink.name, [*sink.fields, repr(getattr(sink, "config", None))])
+                                   for sink in store.sinks])
 
 
 def _resume_point(source: Source[Any], stored: str | None) -> SourceCursor | None:

@@ -64,4 +64,4 @@ def build_store(root: Config, name: str) -> StoreRuntime:
         sinks=[build_sink(s, context, root) for s in store.sinks], lookback=timedelta(minutes=store.lookback_minutes),
         lookbacks=lookbacks, window_days=store.rfm.window_days, half_life_days=store.rfm.half_life_days,
         currency=store.currency, rates=store.rates, merge_guests_by_email=store.merge_guests_by_email,
-        as_of=store.as_of, returns=store.returns)
+        as_of=store.as_of, returns=store.returns, ad_consent_required=store.ad_consent == "required")

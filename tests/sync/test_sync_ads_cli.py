@@ -116,3 +116,22 @@ def test_ad_consent_not_required_sends_every_customer(cli: Cli, fakes: tuple[Fak
     members = {row for a in meta.audiences.values() for row in a.members}
     assert len(members) == 240
     assert set(google.consents.values()) == {("GRANTED", "GRANTED"), ("DENIED", "DENIED"), (None, None)}
+
+
+def test_a_changed_consent_setting_is_not_skipped_as_a_quiet_run(
+        cli: Cli, fakes: tuple[FakeMeta, FakeGoogle], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    meta, google = fakes
+    monkeypatch.setenv("META_TOKEN", meta.token)
+    monkeypatch.setenv("GOOGLE_TOKEN", "ya29.fake")
+    config = write_store(tmp_path, meta, google)
+    assert cli("sync", "--config", config)[0] == 0
+    consenting = sum(len(a.members) for a in meta.audiences.values())
+    code, out, _ = cli("sync", "--config", config)
+    assert code == 0 and "nothing changed since the last run" in out
+    # Only the config changes: the orders file is as it was.
+    config.write_text(CONFIG.format(meta=meta.base_url, google=google.base_url,
+                                    ad_consent='ad_consent = "not_required"'), encoding="utf-8")
+    code, out, err = cli("sync", "--config", config)
+    assert code == 0, err + out
+    assert "0 orders pulled" in out and "nothing changed" not in out
+    assert sum(len(a.members) for a in meta.audiences.values()) == 240 > consenting
