@@ -65,6 +65,8 @@ class FakeMeta(FakePlatform):
         self.audiences: dict[str, Audience] = {}
         self.versions_seen: set[str] = set()
         self.tokens_in_urls = self.invalid_entries = 0
+        # A token without ads_management: every write is refused with code 200.
+        self.missing_permission = False
         # (operation, audience id, rows) of every accepted add, remove and replace request.
         self.sent: list[tuple[str, str, list[tuple[str, ...]]]] = []
         self._ids = itertools.count(23850000000000001)
@@ -135,6 +137,9 @@ class FakeMeta(FakePlatform):
             if len(request.target) > MAX_URL:
                 return Reply(200, hang_up=True)  # "Remote end closed connection without response"
             try:
+                if self.missing_permission and request.method != "GET":
+                    raise MetaError(200, "(#200) Requires ads_management permission to manage the object",
+                                    kind="OAuthException")
                 return handler(request, groups, _params(request))
             except MetaError as exc:
                 return _error(exc)

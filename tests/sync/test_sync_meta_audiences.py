@@ -16,6 +16,7 @@ from rfmsync.connectors.meta.config import MetaSinkConfig
 from rfmsync.connectors.meta.sink import MetaSink
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.core.rfm import RfmSettings
+from rfmsync.core.schemes import CLASSIC
 from rfmsync.sync.pipeline import StoreRuntime
 from rfmsync.sync.state import Database
 
@@ -170,8 +171,9 @@ def test_throttling_waits_minutes_and_then_goes_on(meta: FakeMeta, db: Database)
 
 @pytest.mark.parametrize(("setup", "expected"), [
     ("token", "access token was refused (code 190)"),
-    ("account", "refused (code 100, subcode 33)"),
+    ("account", "in act_999: refused (code 100, subcode 33): no such ad account or audience"),
     ("flagged", "flagged by Meta (operation_status 471, code 100, subcode 1713230)"),
+    ("permission", "permission missing (code 200); the system user needs ads_management"),
 ])
 def test_platform_refusals_stop_only_this_sink_and_say_which(meta: FakeMeta, db: Database, setup: str,
                                                              expected: str) -> None:
@@ -180,9 +182,10 @@ def test_platform_refusals_stop_only_this_sink_and_say_which(meta: FakeMeta, db:
         config["access_token"] = "revoked"
     elif setup == "account":
         config["ad_account_id"] = "act_999"
+    elif setup == "permission":
+        meta.missing_permission = True
     else:
-        for segment in ("Champions", "Loyal", "Lost", "At Risk", "Hibernating", "Potential Loyalist",
-                        "New Customers", "Promising", "Need Attention", "About To Sleep", "Can't Lose Them"):
+        for segment in CLASSIC.segment_names:
             meta.add_audience(f"RFM: {segment}").operation_status = 471
     summary = run(db, store(MemorySource(orders_for(PEOPLE), page_size=500), make_sink(meta, **config)))
     assert summary.outcome == "partial"
