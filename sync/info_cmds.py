@@ -107,8 +107,9 @@ def run_status(args: argparse.Namespace) -> int:
                                   if sink.name in r.counts.get("sinks", {})), None)
                 done = sink_line(last_sink) if last_sink else "never pushed"
                 print(f"  sink {sink.name}: {done}; {pending[sink.name]:,} changes pending")
+                sink_name = sink.name
                 if isinstance(sink, AudienceSink):
-                    sizes = audiences.sizes(db, name, sink.name)
+                    sizes = audiences.sizes(db, name, sink_name)
                     for line in audience_lines(sizes):
                         print(line)
                     for segment, size in sizes.items():

@@ -21,8 +21,8 @@ log = logging.getLogger("rfmsync.connectors.meta")
 THROTTLE_CODES = frozenset({4, 17, 613, 80003, 80004})
 AUTH_CODES = frozenset({102, 190})  # an access token that is invalid, expired or revoked
 PERMISSION_CODES = frozenset({10, 200, 294})  # the token lacks a permission (ads_management) or the account
-FLAGGED_SUBCODE = 1713230
-MISSING_OBJECT_SUBCODE = 33  # "Object with ID ... does not exist, cannot be loaded due to missing permissions"  # editing the members of a flagged audience (operation_status 471, §0.11)
+FLAGGED_SUBCODE = 1713230  # editing the members of a flagged audience (operation_status 471, §0.11)
+MISSING_OBJECT_SUBCODE = 33  # "Object with ID ... does not exist, cannot be loaded due to missing permissions"
 # Every 4xx comes back to be read here; 5xx and network errors are the HTTP client's to retry.
 _READ_STATUSES = frozenset(range(400, 500))
 
