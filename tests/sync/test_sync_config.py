@@ -183,3 +183,59 @@ def test_commented_mailchimp_block_of_the_example_validates() -> None:
     mailchimp = config.stores["demo"].sinks[1]
     assert (mailchimp.type, mailchimp.name, mailchimp.list_id, mailchimp.add_missing_as, mailchimp.fields) == (
         "mailchimp", "newsletter", "a1b2c3d4e5", "transactional", ["segment", "rfm_cell"])
+
+
+@pytest.mark.parametrize("sink_type", ["meta", "google"])
+def test_commented_ad_sink_blocks_of_the_example_validate(sink_type: str) -> None:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    start = text.index(f"# [[stores.demo.sinks]]\n# type = \"{sink_type}\"")
+    block = text[start:text.index("\n\n", start)]
+    uncommented = text.replace(block, "\n".join(line.removeprefix("# ") for line in block.splitlines()))
+    config = parse_config(tomllib.loads(uncommented), "example", base_dir=ROOT,
+                          environ={"DEMO_META_TOKEN": "EAAB-token"})
+    assert config.stores["demo"].ad_consent == "required"
+    sink = config.stores["demo"].sinks[1]
+    assert sink.type == sink_type and sink.fields == ["segment", "member"]
+    if sink_type == "meta":
+        assert (sink.ad_account_id, sink.segments, sink.lookalike.ratio) == (  # type: ignore[attr-defined]
+            "act_1234567890", ["Champions", "At Risk"], 0.01)
+    else:
+        assert (sink.operating_account_id, sink.user_lists) == (  # type: ignore[attr-defined]
+            "1234567890", {"Champions": "555", "At Risk": "556"})
+
+
+META = {"type": "meta", "access_token": "${ACME_HOOK_SECRET}", "ad_account_id": "act_1"}
+GOOGLE = {"type": "google", "operating_account_id": "123-456-7890", "user_lists": {"Champions": "555"}}
+
+
+@pytest.mark.parametrize(("sink", "path", "message"), [
+    ({**META, "ad_account_id": "1234"}, "stores.acme.sinks[0].ad_account_id", "act_"),
+    ({**META, "segments": ["Lost"], "lookalike": {"seed": "Champions", "country": "DE"}}, "stores.acme.sinks[0]",
+     "lookalike.seed 'Champions' must be one of segments"),
+    ({**META, "lookalike": {"seed": "Champions", "country": "DE", "ratio": 0.015}},
+     "stores.acme.sinks[0].lookalike.ratio", "steps of 0.01"),
+    ({**META, "lookalike": {"seed": "Champions", "country": "Germany"}}, "stores.acme.sinks[0].lookalike.country",
+     "pattern"),
+    ({**META, "default_phone_region": "XX"}, "stores.acme.sinks[0].default_phone_region", "not a region code"),
+    ({**META, "batch_size": 20_000}, "stores.acme.sinks[0].batch_size", "less than or equal to 10000"),
+    ({**GOOGLE, "user_lists": {"Champions": "list-one"}}, "stores.acme.sinks[0].user_lists",
+     "'list-one' is not a user list id"),
+    ({**GOOGLE, "operating_account_id": "acme"}, "stores.acme.sinks[0].operating_account_id", "account's number"),
+    ({**GOOGLE, "access_token": "x", "credentials_file": "sa.json"}, "stores.acme.sinks[0]", "not both"),
+    ({**GOOGLE, "requests_per_minute": 600}, "stores.acme.sinks[0].requests_per_minute", "less than or equal to 300"),
+])
+def test_ad_sink_settings_errors_name_their_path(sink: dict[str, Any], path: str, message: str) -> None:
+    config = sync_base()
+    config["stores"]["acme"]["sinks"] = [sink]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config, "rfmsync.toml", environ={"ACME_HOOK_SECRET": "s3cret-value"})
+    text = str(caught.value)
+    assert text.startswith(f"rfmsync.toml: {path}:"), text
+    assert message in text, text
+
+
+def test_ad_consent_takes_only_its_two_words() -> None:
+    config = sync_base()
+    config["stores"]["acme"]["ad_consent"] = "yes"
+    with pytest.raises(ConfigError, match=r"stores.acme.ad_consent: .*'required' or 'not_required'"):
+        parse_config(config, "rfmsync.toml", environ={"ACME_HOOK_SECRET": "s"})
