@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rfmsync.connectors.base import Contact
+from rfmsync.connectors.base import ConfiguredSink, Contact
 from rfmsync.connectors.identifiers import sha256_hex
 from rfmsync.core.diff import Change, ChangeKind
+from rfmsync.core.errors import PermanentError
 
 Normalizer = Callable[[str | None], str | None]
 
@@ -81,3 +82,47 @@ def plan(changes: Sequence[Change]) -> tuple[dict[str, list[str]], dict[str, lis
         if now and change.new_segment:
             adds.setdefault(change.new_segment, []).append(now)
     return adds, removes
+
+
+# Both platforms' usable minimum: Google serves a list from 100 members (§7.2); Meta advises
+# against lists under 100 and needs 100 in a lookalike's seed (§6.3, §6.4).
+MINIMUM_SIZE = 100
+
+
+class AdAudienceSink(ConfiguredSink):
+    """What the Meta and Google sinks share: the consent rule, the platform's normalizers, the
+    check of the configured segments against the scheme, the usable minimum."""
+
+    platform = ""  # "Meta", "Google": named in messages
+    email: Normalizer
+    phone: Normalizer
+
+    def __init__(self, *, consent_required: bool, email: Normalizer, phone: Normalizer) -> None:
+        self.consent_required = consent_required
+        self.email, self.phone = email, phone
+
+    @property
+    def minimum_size(self) -> int:
+        return MINIMUM_SIZE
+
+    def configured_segments(self) -> tuple[str, Sequence[str]] | None:
+        """(config key, segments it names) when the config limits the audiences; None for all."""
+        return None
+
+    def set_segments(self, names: Sequence[str]) -> None:
+        configured = self.configured_segments()
+        if configured is None:
+            return
+        key, wanted = configured
+        unknown = [s for s in wanted if s not in names]
+        if unknown:
+            raise PermanentError(f"{self.platform} sink {self.name}: {key} names {unknown[0]!r}, which is not a "
+                                 f"segment of the store's scheme ({', '.join(names)})", origin=self.platform.lower())
+
+    def wanted_member(self, segment: str, contact: Contact) -> Member | None:
+        """The customer's member for this sink, or None when the segment has no audience here or
+        nothing may be sent."""
+        configured = self.configured_segments()
+        if configured is not None and segment not in configured[1]:
+            return None
+        return member_of(contact, consent_required=self.consent_required, email=self.email, phone=self.phone)

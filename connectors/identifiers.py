@@ -93,3 +93,10 @@ def google_phone(phone: str | None, default_region: str | None) -> str | None:
 def is_region(code: str) -> bool:
     """Whether `code` is a region libphonenumber knows (for validating `default_phone_region`)."""
     return code.upper() in phonenumbers.SUPPORTED_REGIONS
+
+
+def check_phone_region(value: str | None) -> str | None:
+    """Validator for an ad sink's `default_phone_region`: a known region code, upper-cased."""
+    if value is not None and not is_region(value):
+        raise ValueError(f"{value!r} is not a region code phone numbers know, like DE or US")
+    return None if value is None else value.upper()

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from rfmsync.connectors.base import AUDIENCE_FIELDS, SinkConfig
-from rfmsync.connectors.identifiers import is_region
+from rfmsync.connectors.identifiers import check_phone_region
 
 # Members per ingest or remove request (§7.2 "Limits").
 MAX_MEMBERS = 10_000
@@ -62,12 +62,7 @@ class GoogleSinkConfig(SinkConfig):
                 raise ValueError(f"user_lists.{segment}: {list_id!r} is not a user list id (digits)")
         return {segment: list_id.strip() for segment, list_id in value.items()}
 
-    @field_validator("default_phone_region")
-    @classmethod
-    def _region(cls, value: str | None) -> str | None:
-        if value is not None and not is_region(value):
-            raise ValueError(f"{value!r} is not a region code phone numbers know, like DE or US")
-        return None if value is None else value.upper()
+    _region = field_validator("default_phone_region")(check_phone_region)
 
     @model_validator(mode="after")
     def _one_credential(self) -> GoogleSinkConfig:

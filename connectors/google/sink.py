@@ -21,7 +21,8 @@ from typing import Any
 
 import requests
 from rfmsync.connectors import ad_members, identifiers
-from rfmsync.connectors.base import ConfiguredSink, Contact, PushResult, SinkMemory
+from rfmsync.connectors.ad_members import AdAudienceSink
+from rfmsync.connectors.base import Contact, PushResult, SinkMemory
 from rfmsync.connectors.google.api import DataManagerApi, Pacer, Token, monotonic
 from rfmsync.connectors.google.config import MAX_MEMBERS, GoogleSinkConfig
 from rfmsync.connectors.retry import RetryPolicy
@@ -31,21 +32,22 @@ from rfmsync.core.stopping import pause
 
 log = logging.getLogger("rfmsync.connectors.google")
 
-# An audience needs 100 members to be targetable (§7.2).
-MINIMUM_SIZE = 100
 MAX_DESTINATIONS = 10
 _CONSENT = {True: "CONSENT_GRANTED", False: "CONSENT_DENIED"}
 _DONE = ("SUCCESS", "PARTIAL_SUCCESS")
 
 
-class GoogleSink(ConfiguredSink):
+class GoogleSink(AdAudienceSink):
     config: GoogleSinkConfig
+    platform = "Google"
 
     def __init__(self, config: GoogleSinkConfig, *, consent_required: bool = True,
                  credentials_file: Path | None = None, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = pause, clock: Callable[[], float] = monotonic) -> None:
+        region = config.default_phone_region
+        super().__init__(consent_required=consent_required, email=identifiers.google_email,
+                         phone=lambda phone: identifiers.google_phone(phone, region))
         self.config = config
-        self.consent_required = consent_required
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._session = requests.Session()
@@ -54,31 +56,18 @@ class GoogleSink(ConfiguredSink):
         self.api = DataManagerApi(config.base_url, token, retry=self.retry, timeout=config.timeout_seconds,
                                   pacer=Pacer(config.requests_per_minute, sleep, clock), session=self._session)
         self.partial: list[str] = []
-        region = config.default_phone_region
-        self._email = identifiers.google_email
-        self._phone = lambda phone: identifiers.google_phone(phone, region)
-
-    @property
-    def minimum_size(self) -> int:
-        return MINIMUM_SIZE
 
     def close(self) -> None:
         self.api.close()
 
-    def set_segments(self, names: Sequence[str]) -> None:
-        unknown = [s for s in self.config.user_lists if s not in names]
-        if unknown:
-            raise PermanentError(f"Google sink {self.name}: user_lists names {unknown[0]!r}, which is not a segment "
-                                 f"of the store's scheme ({', '.join(names)})", origin="google")
+    def configured_segments(self) -> tuple[str, Sequence[str]] | None:
+        return ("user_lists", list(self.config.user_lists))
 
     def attach_memory(self, memory: SinkMemory) -> None:
         """Google's lists are named in the config: nothing to remember."""
 
     def member(self, segment: str, contact: Contact) -> str:
-        if segment not in self.config.user_lists:
-            return ""
-        found = ad_members.member_of(contact, consent_required=self.consent_required, email=self._email,
-                                     phone=self._phone)
+        found = self.wanted_member(segment, contact)
         return "" if found is None else found.text()
 
     def push(self, batch_id: str, changes: Sequence[Change]) -> PushResult:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from rfmsync.connectors.base import AUDIENCE_FIELDS, SinkConfig
-from rfmsync.connectors.identifiers import is_region
+from rfmsync.connectors.identifiers import check_phone_region
 
 # Graph API version (§6.1): v26.0 is the newest; v25.0 is served until 2028-07-29.
 GRAPH_VERSION = "v26.0"
@@ -47,12 +47,7 @@ class MetaSinkConfig(SinkConfig):
     throttle_wait_seconds: float = Field(default=60.0, ge=0, le=900)
     timeout_seconds: float = Field(default=60.0, gt=0, le=300)
 
-    @field_validator("default_phone_region")
-    @classmethod
-    def _region(cls, value: str | None) -> str | None:
-        if value is not None and not is_region(value):
-            raise ValueError(f"{value!r} is not a region code phone numbers know, like DE or US")
-        return None if value is None else value.upper()
+    _region = field_validator("default_phone_region")(check_phone_region)
 
     @model_validator(mode="after")
     def _checks(self) -> MetaSinkConfig:

@@ -24,7 +24,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from rfmsync.connectors import ad_members, identifiers
-from rfmsync.connectors.base import ConfiguredSink, Contact, PushResult, SinkMemory
+from rfmsync.connectors.ad_members import AdAudienceSink
+from rfmsync.connectors.base import Contact, PushResult, SinkMemory
 from rfmsync.connectors.meta.api import GraphApi
 from rfmsync.connectors.meta.config import MAX_ROWS, MetaSinkConfig
 from rfmsync.connectors.retry import RetryPolicy
@@ -37,20 +38,21 @@ SCHEMA = ["EMAIL", "PHONE"]
 # Removal payloads ride in the DELETE's URL; Graph hangs up on long ones (~300 single-hash rows,
 # about 20 KB, §6.2). Kept well under that, whatever the row width.
 MAX_DELETE_URL = 12_000
-# Meta's guidance: customer lists under 100 people do not work well; a lookalike seed needs 100 (§6.3, §6.4).
-MINIMUM_SIZE = 100
 DUPLICATE_LOOKALIKE = "2654"
 
 Row = list[str]
 
 
-class MetaSink(ConfiguredSink):
+class MetaSink(AdAudienceSink):
     config: MetaSinkConfig
+    platform = "Meta"
 
     def __init__(self, config: MetaSinkConfig, *, consent_required: bool = True, retry: RetryPolicy | None = None
                  ) -> None:
+        region = config.default_phone_region
+        super().__init__(consent_required=consent_required, email=identifiers.meta_email,
+                         phone=lambda phone: identifiers.meta_phone(phone, region))
         self.config = config
-        self.consent_required = consent_required
         self.retry = retry or RetryPolicy()
         self.api = GraphApi(config.access_token.get_secret_value(), config.base_url, config.api_version,
                             retry=self.retry, timeout=config.timeout_seconds,
@@ -59,33 +61,23 @@ class MetaSink(ConfiguredSink):
         self.scheme_segments: tuple[str, ...] = ()
         self.invalid_entries = 0
         self._listed: dict[str, str] | None = None
-        region = config.default_phone_region
-        self._email = identifiers.meta_email
-        self._phone = lambda phone: identifiers.meta_phone(phone, region)
-
-    @property
-    def minimum_size(self) -> int:
-        return MINIMUM_SIZE
 
     def close(self) -> None:
         self.api.close()
 
     # -- what the run loop asks ------------------------------------------------------------------
+    def configured_segments(self) -> tuple[str, Sequence[str]] | None:
+        return None if self.config.segments is None else ("segments", self.config.segments)
+
     def set_segments(self, names: Sequence[str]) -> None:
-        unknown = [s for s in self.config.segments or () if s not in names]
-        if unknown:
-            raise PermanentError(f"Meta sink {self.name}: segments {unknown[0]!r} is not a segment of the store's "
-                                 f"scheme ({', '.join(names)})", origin="meta")
+        super().set_segments(names)
         self.scheme_segments = tuple(names)
 
     def attach_memory(self, memory: SinkMemory) -> None:
         self.memory = memory
 
     def member(self, segment: str, contact: Contact) -> str:
-        if self.config.segments is not None and segment not in self.config.segments:
-            return ""
-        found = ad_members.member_of(contact, consent_required=self.consent_required, email=self._email,
-                                     phone=self._phone)
+        found = self.wanted_member(segment, contact)
         # Meta takes no consent field: what it gets was chosen by consent; the text carries only hashes.
         return "" if found is None else f"e={found.email_hash};p={found.phone_hash}"
 
@@ -126,9 +118,9 @@ class MetaSink(ConfiguredSink):
         if lookalike is None or self.memory is None or self.memory.get("lookalike"):
             return notes
         seed_size = sizes.get(lookalike.seed, 0)
-        if seed_size < MINIMUM_SIZE:
+        if seed_size < ad_members.MINIMUM_SIZE:
             notes.append(f"lookalike not created yet: {lookalike.seed!r} has {seed_size} members, Meta needs "
-                         f"{MINIMUM_SIZE} in the seed")
+                         f"{ad_members.MINIMUM_SIZE} in the seed")
             return notes
         seed = self._audience(lookalike.seed)
         name = f"{self.config.audience_prefix}Lookalike {lookalike.ratio:.0%} {lookalike.country.upper()} " \

@@ -7,7 +7,7 @@ import hashlib
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pipelinekit import NOW
@@ -50,6 +50,14 @@ def orders_for(people: list[Person], seed: int = 1, *, source: str = "mem") -> l
                                 amount=Decimal(rng.randrange(500, 40000)) / 100, currency="EUR",
                                 email_consent=p.email_consent, sms_consent=p.sms_consent))
     return orders
+
+
+def buy_again(orders: list[Order], people: list[Person], at: datetime) -> None:
+    """One more order for each of `people`, an hour before `at` (and after any earlier run)."""
+    when = at - timedelta(hours=1)
+    for p in people:
+        orders.append(orders_for([p], seed=9)[0].model_copy(
+            update={"order_id": f"{p.key}-new", "created_at": when, "updated_at": when}))
 
 
 def segments_of(scored: ScoredCustomers) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adkit import google_member, orders_for, person, segments_of
+from adkit import buy_again, google_member, orders_for, person, segments_of
 from fake_google import FakeGoogle
 from pipelinekit import NOW, MemorySource, open_db, run
 from rfmsync.connectors.google.api import Pacer
@@ -128,10 +128,7 @@ def test_movers_removed_then_added_and_a_quiet_run_sends_nothing(google: FakeGoo
     before = segments_of(first.scored)
     google.requests_made.clear()
     later = NOW + timedelta(days=1)
-    for p in PEOPLE[:60]:
-        source.orders.append(orders_for([p], seed=9)[0].model_copy(
-            update={"order_id": f"{p.key}-new", "created_at": later - timedelta(hours=1),
-                    "updated_at": later - timedelta(hours=1)}))
+    buy_again(source.orders, PEOPLE[:60], later)
     second = run(db, store(source, make_sink(google)), at=later)
     assert second.outcome == "ok" and second.scored is not None
     after = segments_of(second.scored)
@@ -214,6 +211,7 @@ def test_a_request_still_processing_leaves_the_batch_for_the_next_run(google: Fa
     ({"user_lists": {"Champions": "999"}}, "no such user list in the operating account"),
     ({"login_account_id": "2222222222"}, "OPERATING_ACCOUNT_LOGIN_ACCOUNT_MISMATCH"),
     ({"customer_match_terms_accepted": False}, "Customer Match terms"),
+    ({"user_lists": {"Champs": "555"}}, "user_lists names 'Champs', which is not a segment of the store's scheme"),
 ])
 def test_refusals_stop_only_this_sink_and_say_which(google: FakeGoogle, db: Database, config: dict[str, Any],
                                                    expected_error: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adkit import expected_meta, meta_row, orders_for, person, segments_of
+from adkit import buy_again, expected_meta, meta_row, orders_for, person, segments_of
 from fake_meta import FakeMeta
 from pipelinekit import NOW, MemorySource, open_db, run
 from rfmsync.connectors.meta.config import MetaSinkConfig
@@ -86,10 +86,7 @@ def test_movers_are_removed_and_added_and_nobody_else_is_sent(meta: FakeMeta, db
     meta.sent.clear()
     # New orders for 40 customers, a day later.
     later = NOW + timedelta(days=1)
-    for p in PEOPLE[:40]:
-        source.orders.append(orders_for([p], seed=9)[0].model_copy(
-            update={"order_id": f"{p.key}-new", "created_at": later - timedelta(hours=1),
-                    "updated_at": later - timedelta(hours=1)}))
+    buy_again(source.orders, PEOPLE[:40], later)
     second = run(db, store(source, make_sink(meta)), at=later)
     assert second.outcome == "ok" and second.scored is not None
     after = segments_of(second.scored)
@@ -174,6 +171,7 @@ def test_throttling_waits_minutes_and_then_goes_on(meta: FakeMeta, db: Database)
     ("account", "in act_999: refused (code 100, subcode 33): no such ad account or audience"),
     ("flagged", "flagged by Meta (operation_status 471, code 100, subcode 1713230)"),
     ("permission", "permission missing (code 200); the system user needs ads_management"),
+    ("segments", "segments names 'VIP', which is not a segment of the store's scheme"),
 ])
 def test_platform_refusals_stop_only_this_sink_and_say_which(meta: FakeMeta, db: Database, setup: str,
                                                              expected: str) -> None:
@@ -184,6 +182,8 @@ def test_platform_refusals_stop_only_this_sink_and_say_which(meta: FakeMeta, db:
         config["ad_account_id"] = "act_999"
     elif setup == "permission":
         meta.missing_permission = True
+    elif setup == "segments":
+        config["segments"] = ["Champions", "VIP"]
     else:
         for segment in CLASSIC.segment_names:
             meta.add_audience(f"RFM: {segment}").operation_status = 471
