@@ -72,6 +72,10 @@ class GoogleSink(AdAudienceSink):
 
     def push(self, batch_id: str, changes: Sequence[Change]) -> PushResult:
         adds, removes = ad_members.plan(changes)
+        for segment in [s for s in removes if s not in self.config.user_lists]:
+            # Its list is no longer named: nothing to remove from, and no reason to stop every run for it.
+            self.partial.append(f"{len(removes.pop(segment))} members of {segment!r} stay in the user list that "
+                                "was configured for it: user_lists no longer names it (remove them in Google Ads)")
         removals = [self._send("remove", segment, chunk) for segment, texts in removes.items()
                     for chunk in _chunks(texts)]
         self._wait(removals)
@@ -115,10 +119,6 @@ class GoogleSink(AdAudienceSink):
         return destination
 
     def _send(self, kind: str, segment: str, texts: Sequence[str]) -> tuple[str, str]:
-        if segment not in self.config.user_lists:
-            # A segment taken out of user_lists since its members were sent: its list is no longer known.
-            raise PermanentError(f"Google: segment {segment!r} is no longer in user_lists; its members were "
-                                 "sent to a list this config does not name", origin="google")
         body: dict[str, Any] = {"destinations": [self._destination(segment)],
                                 "audienceMembers": [_member(text, with_consent=kind == "ingest") for text in texts],
                                 "encoding": "HEX"}

@@ -240,3 +240,16 @@ def test_dry_run_counts_per_list(google: FakeGoogle, db: Database) -> None:
     assert sorted(summary.sinks[0].preview) == sorted(
         f"{len(want[list_id]):>8,} added, {0:>8,} removed  user list {list_id} ({segment})"
         for segment, list_id in LISTS.items())
+
+
+def test_a_list_taken_out_of_the_config_is_noted_not_fatal(google: FakeGoogle, db: Database) -> None:
+    source = MemorySource(orders_for(PEOPLE), page_size=500)
+    run(db, store(source, make_sink(google)))
+    lost = google.members("1234567890", "556")
+    assert lost
+    summary = run(db, store(source, make_sink(google, user_lists={"Champions": "555"})),
+                  at=NOW + timedelta(minutes=5))
+    assert summary.outcome == "ok", summary.sinks[0].error
+    assert any(f"{len(lost)} members of 'Lost' stay in the user list" in n for n in summary.sinks[0].notes)
+    assert summary.sinks[0].audiences.keys() == {"Champions"}
+    assert google.members("1234567890", "556") == lost
