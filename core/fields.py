@@ -5,7 +5,7 @@ once (a column), so the segments file and every sink say the same thing."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,15 +41,27 @@ def _number(values: NDArray[np.float64], places: int) -> list[str]:
     return _texts(values, f".{places}f")
 
 
+# Customer key -> (previous segment, ISO date of the last change), from the state (sync/segment_history.py).
+SegmentHistory = Mapping[str, tuple[str, str]]
+
+
 class _Picked:
     """A scored store's scores and metrics, in `metrics` order or in a given order."""
 
-    def __init__(self, scored: ScoredCustomers, order: NDArray[np.int64] | None) -> None:
-        self.scored, self.order = scored, order
+    def __init__(self, scored: ScoredCustomers, order: NDArray[np.int64] | None,
+                 history: SegmentHistory | None = None) -> None:
+        self.scored, self.order, self.history = scored, order, history or {}
         self.r, self.f, self.m = self.pick(scored.scores.r), self.pick(scored.scores.f), self.pick(scored.scores.m)
 
     def pick(self, values: NDArray[Any]) -> NDArray[Any]:
         return values if self.order is None else values[self.order]
+
+    def from_history(self, part: int) -> list[str]:
+        m = self.scored.metrics
+        index = self.pick(m.customer_index)
+        nothing = ("", "")
+        history = self.history
+        return [history.get(m.customer_ids[i], nothing)[part] for i in index.tolist()]
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,13 @@ FIELDS: tuple[PushedField, ...] = (
     PushedField("monetary", "Spend", lambda p: _texts(p.pick(p.scored.metrics.monetary), ".2f")),
     PushedField("micro_segment", "RFM micro-segment",
                 lambda p: [f"R{a}F{b}" for a, b in zip(p.r.tolist(), p.f.tolist(), strict=True)]),
+    # From the segment history the state keeps: change only when the segment changes, so flows can
+    # start on "previous RFM segment" or "RFM segment changed on" (as email platforms show for theirs).
+    PushedField("previous_segment", "Previous RFM segment", lambda p: p.from_history(0)),
+    PushedField("segment_changed_at", "RFM segment changed on", lambda p: p.from_history(1)),
 )
+# Fields that need the segment history (sync/segment_history.py) besides the scores.
+HISTORY_FIELDS = frozenset({"previous_segment", "segment_changed_at"})
 BY_NAME = {f.name: f for f in FIELDS}
 PUSHABLE_FIELDS = tuple(BY_NAME)
 # What a sink is sent unless its config says otherwise; the first pushed field is always "segment".
@@ -92,16 +110,17 @@ def check_fields(fields: list[str]) -> list[str]:
     return fields
 
 
-def field_columns(scored: ScoredCustomers, names: Sequence[str],
-                  order: NDArray[np.int64] | None = None) -> list[list[str]]:
+def field_columns(scored: ScoredCustomers, names: Sequence[str], order: NDArray[np.int64] | None = None,
+                  history: SegmentHistory | None = None) -> list[list[str]]:
     """The pushed fields `names` of every scored customer as text, in `metrics` order or in `order`;
-    each column is built only when asked for."""
-    picked = _Picked(scored, order)
+    each column is built only when asked for. History fields are "" without `history`."""
+    picked = _Picked(scored, order, history)
     return [BY_NAME[name].column(picked) for name in names]
 
 
-def current_records(scored: ScoredCustomers, names: Sequence[str]) -> dict[str, Record]:
+def current_records(scored: ScoredCustomers, names: Sequence[str],
+                    history: SegmentHistory | None = None) -> dict[str, Record]:
     """Customer key -> field values in `names` order, for every scored customer."""
     m = scored.metrics
     keys = [m.customer_ids[i] for i in m.customer_index.tolist()]
-    return dict(zip(keys, zip(*field_columns(scored, names), strict=True), strict=True))
+    return dict(zip(keys, zip(*field_columns(scored, names, history=history), strict=True), strict=True))

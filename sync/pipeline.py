@@ -25,7 +25,7 @@ from rfmsync.core.diff import diff
 from rfmsync.core.fields import current_records
 from rfmsync.core.rfm import ScoredCustomers, score
 from rfmsync.core.stopping import Interrupted
-from rfmsync.sync import audiences, quiet, runs, sink_state
+from rfmsync.sync import audiences, quiet, runs, segment_history, sink_state
 from rfmsync.sync.ledger import Cursor, Ledger, get_cursor, load_ledger, set_cursor, upsert_orders
 from rfmsync.sync.push import push_sink
 from rfmsync.sync.run_model import RunOptions, RunSummary, SinkOutcome, StoreBusy, StoreRuntime, safe_error
@@ -81,6 +81,7 @@ def _run_leased(db: Database, store: StoreRuntime, options: RunOptions) -> RunSu
                 summary.scored = _score(db, store, started, summary)
                 if not options.dry_run:
                     runs.save_snapshot(db, store.name, summary.run_id, _as_of(store, started), summary.scored)
+                summary.history = _history(db, store, summary, _as_of(store, started), write=not options.dry_run)
                 for sink in store.sinks:
                     summary.sinks.append(push_sink(db, store, sink, summary, options, keep_lease))
             failed = [s for s in summary.sinks if s.error]
@@ -207,12 +208,21 @@ def _score(db: Database, store: StoreRuntime, started: datetime, summary: RunSum
     return scored
 
 
+def _history(db: Database, store: StoreRuntime, summary: RunSummary, as_of: date, *, write: bool,
+             ) -> dict[str, tuple[str, str]]:
+    assert summary.scored is not None
+    segments = {key: record[0] for key, record in current_records(summary.scored, ["segment"]).items()}
+    held = segment_history.record(db, store.name, summary.run_id or None, as_of, segments, write=write)
+    return {key: (h.previous, h.changed_on) for key, h in held.items()}
+
+
 def pending_changes(db: Database, store: StoreRuntime, now: datetime | None = None) -> dict[str, int]:
     """Per sink, how many changes the next run would push from the orders already in the ledger
     (no pull, no run recorded), plus changes waiting in unfinished batches."""
-    summary, _ = score_from_ledger(db, store, now)
+    summary, as_of = score_from_ledger(db, store, now)
     scored = summary.scored
     assert scored is not None
+    summary.history = _history(db, store, summary, as_of, write=False)
     pending: dict[str, int] = {}
     for sink in store.sinks:
         fields = sink.fields
@@ -222,7 +232,7 @@ def pending_changes(db: Database, store: StoreRuntime, now: datetime | None = No
                 summary.contacts = audiences.run_contacts(db, store.name, scored, store.merge_guests_by_email)
             current, _ = audiences.current_members(sink, summary.contacts)
         else:
-            current = current_records(scored, fields)
+            current = current_records(scored, fields, summary.history)
         changes = diff(fields, current, acknowledged)
         # A change still in an unfinished batch is usually in the diff too (the sink never
         # acknowledged it): each customer counts once.

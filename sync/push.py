@@ -48,7 +48,7 @@ def push_sink(db: Database, store: StoreRuntime, sink: Sink, summary: RunSummary
                 summary.contacts = audiences.run_contacts(db, store.name, summary.scored, store.merge_guests_by_email)
             current, outcome.not_sendable = audiences.current_members(audience, summary.contacts)
         else:
-            current = current_records(summary.scored, fields)
+            current = current_records(summary.scored, fields, summary.history)
         changes = diff(fields, current, acknowledged)
         if audience is not None and options.full_resync and not options.dry_run:
             _replace_audiences(db, store, audience, summary, current, outcome)

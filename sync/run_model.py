@@ -89,6 +89,8 @@ class RunSummary:
     sinks: list[SinkOutcome] = field(default_factory=list)
     # Nothing pulled and the same inputs as the last clean run: not scored again (sync/quiet.py).
     unchanged: bool = False
+    # Customer key -> (previous segment, ISO date of the last change) after this run (sync/segment_history.py).
+    history: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
     # Read once for every ad sink of the run (sync/audiences.py).
     contacts: RunContacts | None = field(default=None, repr=False)
 

@@ -92,6 +92,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (store, sink, key)
     );
     """,
+    # Each customer's segment, the one before it and the day it changed (sync/segment_history.py).
+    """
+    CREATE TABLE segment_history (
+        store TEXT NOT NULL, customer_key TEXT NOT NULL, segment TEXT NOT NULL,
+        previous_segment TEXT NOT NULL, changed_on TEXT NOT NULL,
+        PRIMARY KEY (store, customer_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE segment_history_seeded (store TEXT PRIMARY KEY);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

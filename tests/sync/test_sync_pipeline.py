@@ -250,11 +250,13 @@ def test_every_pushable_field_can_be_built(tmp_path: Path) -> None:
     db = open_db(tmp_path)
     summary = run(db, runtime(MemorySource(list(ORDERS)), RecordingSink()))
     assert summary.scored is not None
-    records = current_records(summary.scored, PUSHABLE_FIELDS)
-    # ann: 2 days, 3 orders, 230.00, cell 444 (see the first test), R4 F4 -> micro-segment R4F4.
+    records = current_records(summary.scored, PUSHABLE_FIELDS, summary.history)
+    # ann: 2 days, 3 orders, 230.00, cell 444 (see the first test), R4 F4 -> micro-segment R4F4; first
+    # scored on this run's day (NOW is 2026-11-01 04:00 UTC), with no segment before.
     assert dict(zip(PUSHABLE_FIELDS, records["ann"], strict=True)) == {
         "segment": "Loyal Customers", "rfm_cell": "444", "rfm_score": "4.00", "r_score": "4", "f_score": "4",
-        "m_score": "4", "recency_days": "2", "frequency": "3", "monetary": "230.00", "micro_segment": "R4F4"}
+        "m_score": "4", "recency_days": "2", "frequency": "3", "monetary": "230.00", "micro_segment": "R4F4",
+        "previous_segment": "", "segment_changed_at": "2026-11-01"}
 
 
 class PagedSource:
