@@ -3,10 +3,8 @@ the project's per-minute quota, google.rpc.Status errors classified by their Err
 
 from __future__ import annotations
 
-import collections
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from google.auth.credentials import Credentials
 from google.auth.transport.requests import Request as AuthRequest
 from google.oauth2 import service_account
 from rfmsync.connectors.http_client import HttpClient
+from rfmsync.connectors.pacing import RateWindows
 from rfmsync.connectors.retry import RetryPolicy, parse_retry_after, retrying
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
 from tenacity import RetryCallState
@@ -39,31 +38,6 @@ class _Throttled(Exception):
     def __init__(self, retry_after: float) -> None:
         super().__init__(retry_after)
         self.retry_after = retry_after
-
-
-class Pacer:
-    """At most `per_minute` requests in any 60 seconds (Google counts its quota per minute, so a
-    burst below it needs no waiting). Time is the clock plus the pacer's own waits, so an injected
-    sleep in tests paces the same way."""
-
-    def __init__(self, per_minute: int, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
-        self.per_minute = per_minute
-        self.sleep, self.clock = sleep, clock
-        self._sent: collections.deque[float] = collections.deque()
-        self._waited = 0.0
-
-    def wait(self) -> None:
-        now = self.clock() + self._waited
-        while self._sent and self._sent[0] <= now - 60.0:
-            self._sent.popleft()
-        if len(self._sent) >= self.per_minute:
-            pause_for = self._sent[0] + 60.0 - now
-            self.sleep(pause_for)
-            # Counted even when the clock does not move (a test's sleep): the window must pass.
-            self._waited += max(0.0, pause_for - (self.clock() + self._waited - now))
-            now = self.clock() + self._waited
-            self._sent.popleft()
-        self._sent.append(now)
 
 
 def _error_of(response: requests.Response) -> GoogleApiError:
@@ -136,7 +110,7 @@ def _refresh_reason(exc: google.auth.exceptions.RefreshError) -> str:
 
 
 class DataManagerApi:
-    def __init__(self, base_url: str, token: Token, *, retry: RetryPolicy, timeout: float, pacer: Pacer,
+    def __init__(self, base_url: str, token: Token, *, retry: RetryPolicy, timeout: float, pacer: RateWindows,
                  session: requests.Session) -> None:
         self.retry, self.token, self.pacer = retry, token, pacer
         self.http = HttpClient(base_url.rstrip("/"), retry=retry, timeout=(5.0, timeout), origin="google",

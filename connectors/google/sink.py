@@ -23,8 +23,9 @@ import requests
 from rfmsync.connectors import ad_members, identifiers
 from rfmsync.connectors.ad_members import AdAudienceSink
 from rfmsync.connectors.base import Contact, PushResult, SinkMemory
-from rfmsync.connectors.google.api import DataManagerApi, Pacer, Token, monotonic
+from rfmsync.connectors.google.api import DataManagerApi, Token, monotonic
 from rfmsync.connectors.google.config import MAX_MEMBERS, GoogleSinkConfig
+from rfmsync.connectors.pacing import RateWindows
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.core.diff import Change
 from rfmsync.core.errors import PermanentError, TransientError
@@ -54,7 +55,7 @@ class GoogleSink(AdAudienceSink):
         token = Token(access_token=config.access_token.get_secret_value() if config.access_token else None,
                       credentials_file=credentials_file or config.credentials_file, session=self._session)
         self.api = DataManagerApi(config.base_url, token, retry=self.retry, timeout=config.timeout_seconds,
-                                  pacer=Pacer(config.requests_per_minute, sleep, clock), session=self._session)
+                                  pacer=RateWindows([(config.requests_per_minute, 60.0)], sleep, clock), session=self._session)
         self.partial: list[str] = []
 
     def close(self) -> None:

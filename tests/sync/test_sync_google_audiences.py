@@ -13,9 +13,9 @@ import pytest
 from adkit import buy_again, google_member, orders_for, person, segments_of
 from fake_google import FakeGoogle
 from pipelinekit import NOW, MemorySource, open_db, run
-from rfmsync.connectors.google.api import Pacer
 from rfmsync.connectors.google.config import GoogleSinkConfig
 from rfmsync.connectors.google.sink import GoogleSink
+from rfmsync.connectors.pacing import RateWindows
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.core.rfm import RfmSettings
 from rfmsync.sync.pipeline import StoreRuntime
@@ -179,17 +179,18 @@ def test_requests_are_paced_under_the_per_minute_quota(google: FakeGoogle, db: D
 
 
 @pytest.mark.parametrize("clock_moves", [True, False])
-def test_the_pacer_never_lets_more_than_the_quota_into_a_minute(clock_moves: bool) -> None:
+def test_rate_windows_never_let_more_than_each_limit_into_its_window(clock_moves: bool) -> None:
     clock = Clock()
     sent: list[float] = []
-    pacer = Pacer(30, clock.sleep if clock_moves else clock.sleeps.append, clock)
+    pacer = RateWindows([(30, 60.0), (5, 1.0)], clock.sleep if clock_moves else clock.sleeps.append, clock)
     for i in range(200):
         if i % 7 == 0:
             clock.now += 0.5  # the requests themselves take time
         pacer.wait()
         sent.append(clock.now + (0.0 if clock_moves else sum(clock.sleeps)))
     assert all(later - earlier >= 60.0 - 1e-9 for earlier, later in zip(sent, sent[30:], strict=False))
-    assert sent[29] - sent[0] < 10  # a burst under the quota is not slowed down
+    assert all(later - earlier >= 1.0 - 1e-9 for earlier, later in zip(sent, sent[5:], strict=False))
+    assert sent[29] - sent[0] < 10  # a burst under the quotas is not slowed down more than they ask
 
 
 def test_a_request_still_processing_leaves_the_batch_for_the_next_run(google: FakeGoogle, db: Database) -> None:
