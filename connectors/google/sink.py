@@ -54,8 +54,9 @@ class GoogleSink(AdAudienceSink):
         self._session = requests.Session()
         token = Token(access_token=config.access_token.get_secret_value() if config.access_token else None,
                       credentials_file=credentials_file or config.credentials_file, session=self._session)
+        pacer = RateWindows([(config.requests_per_minute, 60.0)], sleep, clock)
         self.api = DataManagerApi(config.base_url, token, retry=self.retry, timeout=config.timeout_seconds,
-                                  pacer=RateWindows([(config.requests_per_minute, 60.0)], sleep, clock), session=self._session)
+                                  pacer=pacer, session=self._session)
         self.partial: list[str] = []
 
     def close(self) -> None:
