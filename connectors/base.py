@@ -239,6 +239,14 @@ class SinkMemory(Protocol):
     def put(self, key: str, value: str) -> None: ...
 
 
+@runtime_checkable
+class MemorySink(Protocol):
+    """A sink that keeps ids between runs (lists it created, audience ids): the run loop gives it
+    its memory before anything is pushed."""
+
+    def attach_memory(self, memory: SinkMemory) -> None: ...
+
+
 # The record an audience sink is diffed on: its segment and its member text.
 AUDIENCE_FIELDS = ("segment", "member")
 

@@ -8,7 +8,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
-from rfmsync.connectors.base import AudienceSink, PreviewingSink, SegmentAwareSink, Sink
+from rfmsync.connectors.base import AudienceSink, MemorySink, PreviewingSink, SegmentAwareSink, Sink
 from rfmsync.core.diff import Change, ChangeKind, Record, diff, with_contacts
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
 from rfmsync.core.fields import current_records
@@ -31,8 +31,8 @@ def push_sink(db: Database, store: StoreRuntime, sink: Sink, summary: RunSummary
             # Before any replay: a replayed batch must clear every tag the first attempt would have.
             sink.set_segments(summary.scored.segment_names)
         audience = sink if isinstance(sink, AudienceSink) else None
-        if audience is not None:
-            audience.attach_memory(StateSinkMemory(db, store.name, sink.name))
+        if isinstance(sink, MemorySink):
+            sink.attach_memory(StateSinkMemory(db, store.name, sink.name))
         if options.full_resync and not options.dry_run:
             sink_state.forget_sink(db, store.name, sink.name)
         if not options.dry_run:
