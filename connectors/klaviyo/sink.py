@@ -178,23 +178,19 @@ class KlaviyoSink(ConfiguredSink):
             return
         adds, removes = _list_moves(changes)
         for moves, add in ((removes, False), (adds, True)):
-            for segment, emails in moves.items():
-                ids = [self._ids[e] for e in emails if e in self._ids]
+            for segment, moved in moves.items():
+                ids = [self._ids[e] for c in moved if (e := _email(c)) in self._ids]
                 if self._wants_list(segment) and ids:
                     self.api.list_members(self._list_id(segment), ids, add=add, what=f"segment {segment!r}")
 
 
-def _list_moves(changes: Sequence[Change]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Emails to add to and remove from each segment's list."""
-    adds: dict[str, list[str]] = {}
-    removes: dict[str, list[str]] = {}
+def _list_moves(changes: Sequence[Change]) -> tuple[dict[str, list[Change]], dict[str, list[Change]]]:
+    """The changes to add to and remove from each segment's list."""
+    adds: dict[str, list[Change]] = {}
+    removes: dict[str, list[Change]] = {}
     for change in changes:
-        email = _email(change)
-        if email is None or change.kind is ChangeKind.UPDATED:
-            continue
         if change.old_segment and change.kind in (ChangeKind.MOVED, ChangeKind.LEFT):
-            removes.setdefault(change.old_segment, []).append(email)
+            removes.setdefault(change.old_segment, []).append(change)
         if change.new_segment and change.kind in (ChangeKind.MOVED, ChangeKind.ENTERED):
-            adds.setdefault(change.new_segment, []).append(email)
+            adds.setdefault(change.new_segment, []).append(change)
     return adds, removes
-
