@@ -27,9 +27,14 @@ class ActiveCampaignApi:
 
     def call(self, method: str, path: str, *, body: Any = None, params: dict[str, str] | None = None,
              returned: Sequence[int] = ()) -> requests.Response:
+        return self.http.request(method, path, json=body, params=params, returned_statuses=returned,
+                                 headers=self._paced)
+
+    def _paced(self) -> dict[str, str]:
+        # Called before every attempt, retries included: a retried 429 counts against the limit too.
         self.pacer.wait()
         self.requests += 1
-        return self.http.request(method, path, json=body, params=params, returned_statuses=returned)
+        return {}
 
     @staticmethod
     def body(response: requests.Response) -> dict[str, Any]:
@@ -88,16 +93,21 @@ class ActiveCampaignApi:
         self.call("POST", "/fieldValues", body={"fieldValue": {"contact": contact, "field": field, "value": value},
                                                  "useDefaults": False})
 
+    def _links(self, contact: str, tag: str) -> list[str]:
+        links = self.body(self.call("GET", f"/contacts/{contact}/contactTags")).get("contactTags") or []
+        return [str(link["id"]) for link in links
+                if isinstance(link, dict) and str(link.get("tag")) == tag and link.get("id")]
+
     def add_tag(self, contact: str, tag: str) -> None:
-        self.call("POST", "/contactTags", body={"contactTag": {"contact": contact, "tag": tag}})
+        """Looked up first, so a replayed batch never links the same tag twice."""
+        if not self._links(contact, tag):
+            self.call("POST", "/contactTags", body={"contactTag": {"contact": contact, "tag": tag}})
 
     def remove_tag(self, contact: str, tag: str) -> None:
         """Two calls: the contact's tag links, then a DELETE of the link (never of the tag itself,
         which would take it off every contact)."""
-        links = self.body(self.call("GET", f"/contacts/{contact}/contactTags")).get("contactTags") or []
-        for link in links:
-            if isinstance(link, dict) and str(link.get("tag")) == tag and link.get("id"):
-                self.call("DELETE", f"/contactTags/{link['id']}", returned=(404,))
+        for link in self._links(contact, tag):
+            self.call("DELETE", f"/contactTags/{link}", returned=(404,))
 
     def bulk_import(self, contacts: list[dict[str, Any]]) -> str:
         answer = self.body(self.call("POST", "/import/bulk_import", body={"contacts": contacts}))

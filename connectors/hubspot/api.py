@@ -48,10 +48,14 @@ class HubSpotApi:
             self.memory.put(f"requests:{self._today[0]}", str(self._today[1]))
 
     def call(self, method: str, path: str, *, body: Any = None, returned: Sequence[int] = ()) -> requests.Response:
+        return self.http.request(method, path, json=body, returned_statuses=returned, headers=self._paced)
+
+    def _paced(self) -> dict[str, str]:
+        # Called before every attempt, retries included: each counts against the limits.
         self._count()
         self.pacer.wait()
         self.requests += 1
-        return self.http.request(method, path, json=body, returned_statuses=returned)
+        return {}
 
     @staticmethod
     def body(response: requests.Response) -> dict[str, Any]:

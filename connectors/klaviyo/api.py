@@ -36,10 +36,15 @@ class KlaviyoApi:
 
     def call(self, kind: str, method: str, path: str, *, body: Any = None, params: dict[str, str] | None = None,
              returned: Sequence[int] = ()) -> requests.Response:
-        self.pacers[kind].wait()
-        self.requests += 1
         data = None if body is None else json.dumps(body, separators=(",", ":"))
-        return self.http.request(method, path, data=data, params=params, returned_statuses=returned)
+
+        def paced() -> dict[str, str]:
+            # Called before every attempt, retries included: each counts against the class's limits.
+            self.pacers[kind].wait()
+            self.requests += 1
+            return {}
+
+        return self.http.request(method, path, data=data, params=params, returned_statuses=returned, headers=paced)
 
     @staticmethod
     def body(response: requests.Response) -> dict[str, Any]:

@@ -40,14 +40,16 @@ def test_no_platform_is_named_in_core_or_sync() -> None:
 
 def test_every_connector_package_has_the_same_files_and_registers_itself() -> None:
     packages = sorted(p.parent.name for p in (ROOT / "connectors").glob("*/__init__.py"))
-    assert packages == ["csv", "google", "hubspot", "klaviyo", "mailchimp", "meta", "orderfiles", "shopify", "webhook"]
-    for name in ("csv", "google", "hubspot", "klaviyo", "mailchimp", "meta", "shopify", "webhook"):
+    assert packages == ["activecampaign", "csv", "google", "hubspot", "klaviyo", "mailchimp", "meta", "orderfiles",
+                        "shopify", "webhook"]
+    for name in ("activecampaign", "csv", "google", "hubspot", "klaviyo", "mailchimp", "meta", "shopify", "webhook"):
         files = {p.name for p in (ROOT / "connectors" / name).glob("*.py")}
         assert {"__init__.py", "config.py"} <= files, name
         assert files & {"source.py", "sink.py"}, name
     registry = build_registry(plugins=False)
     assert sorted(registry.sources) == ["csv", "shopify"]
-    assert sorted(registry.sinks) == ["csv", "google", "hubspot", "klaviyo", "mailchimp", "meta", "webhook"]
+    assert sorted(registry.sinks) == ["activecampaign", "csv", "google", "hubspot", "klaviyo", "mailchimp", "meta",
+                                      "webhook"]
     assert registry.sources["shopify"].backfill and not registry.sources["csv"].backfill
     assert (registry.sinks["mailchimp"].preview, registry.sinks["mailchimp"].segments) == (True, True)
     assert all((registry.sinks[ad].preview, registry.sinks[ad].segments) == (True, True) for ad in ("meta", "google"))
@@ -136,7 +138,8 @@ def test_a_type_nobody_registered_lists_what_is_installed(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as caught:
         parse_config(_config(tmp_path, "memroy"), registry=registry)
     assert str(caught.value) == ("config: stores.shop.sinks[1]: unknown sink type 'memroy'; "
-                                 "known: csv, google, hubspot, klaviyo, mailchimp, memory, meta, webhook")
+                                 "known: activecampaign, csv, google, hubspot, klaviyo, mailchimp, memory, meta, "
+                                 "webhook")
     with pytest.raises(ConfigError, match=r"sources\[0\]: unknown source type 'list'; known: csv, shopify \("):
         parse_config(_config(tmp_path, "webhook"), registry=build_registry(plugins=False))
 

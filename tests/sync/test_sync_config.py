@@ -100,7 +100,8 @@ secret = "${ACME_HOOK_SECRET}"
     (lambda c: c["stores"]["acme"]["sinks"][0].update(url="ftp://x"), "stores.acme.sinks[0].url", "http"),
     (lambda c: c["stores"]["acme"]["sinks"][0].update(colour="red"), "stores.acme.sinks[0].colour", "unknown key"),
     (lambda c: c["stores"]["acme"]["sinks"][0].update(type="carrier-pigeon"), "stores.acme.sinks[0]",
-     "unknown sink type 'carrier-pigeon'; known: csv, google, hubspot, klaviyo, mailchimp, meta, webhook"),
+     "unknown sink type 'carrier-pigeon'; known: activecampaign, csv, google, hubspot, klaviyo, mailchimp, meta,"
+     " webhook"),
     (lambda c: c["stores"]["acme"]["sinks"][0].pop("url"), "stores.acme.sinks[0].url", "required but missing"),
     (lambda c: c["stores"]["acme"]["sinks"][0].update(batch_size=0), "stores.acme.sinks[0].batch_size",
      "greater than or equal to 1"),
