@@ -50,6 +50,7 @@ class FakeActiveCampaign(FakePlatform):
         super().__init__()
         self.per_second, self.polls_per_import = per_second, polls_per_import
         self.contacts: dict[str, Contact] = {}
+        self._by_email: dict[str, str] = {}
         self.fields: dict[str, dict[str, str]] = {"1": {"title": "Favourite colour", "perstag": "COLOUR"}}
         self.tags: dict[str, str] = {}  # id -> name
         self.links: dict[str, tuple[str, str]] = {}  # contactTag id -> (contact, tag)
@@ -80,11 +81,15 @@ class FakeActiveCampaign(FakePlatform):
     def add_contact(self, email: str) -> str:
         with self.lock:
             contact = Contact(str(next(self._ids)), email.lower(), {"1": "green"})
-            self.contacts[contact.id] = contact
+            self._keep(contact)
             return contact.id
 
+    def _keep(self, contact: Contact) -> None:
+        self.contacts[contact.id] = contact
+        self._by_email[contact.email] = contact.id
+
     def by_email(self, email: str) -> Contact:
-        return next(c for c in self.contacts.values() if c.email == email.strip().lower())
+        return self.contacts[self._by_email[email.strip().lower()]]
 
     def value(self, contact: Contact, perstag: str) -> str | None:
         ids = [i for i, f in self.fields.items() if f["perstag"] == perstag]
@@ -118,9 +123,11 @@ class FakeActiveCampaign(FakePlatform):
     # -- routes ------------------------------------------------------------------------------------
     def _contacts(self, request: Request, groups: dict[str, str]) -> Reply:
         query = request.query
-        contacts = list(self.contacts.values())
         if "email" in query:
-            contacts = [c for c in contacts if c.email == query["email"].strip().lower()]
+            found = self._by_email.get(query["email"].strip().lower())
+            contacts = [] if found is None else [self.contacts[found]]
+        else:
+            contacts = list(self.contacts.values())
         limit, offset = min(int(query.get("limit", "20")), 100), int(query.get("offset", "0"))
         page = contacts[offset:offset + limit]
         return json_reply(200, {"contacts": [{"id": c.id, "email": c.email} for c in page],
@@ -218,12 +225,11 @@ class FakeActiveCampaign(FakePlatform):
             if not _EMAIL.fullmatch(email):
                 job.failures.append(email)
                 continue
-            found = [c for c in self.contacts.values() if c.email == email]
-            if found:
-                contact = found[0]
+            if email in self._by_email:
+                contact = self.contacts[self._by_email[email]]
             else:
                 contact = Contact(str(next(self._ids)), email, lists={})
-                self.contacts[contact.id] = contact
+                self._keep(contact)
                 self.created += 1
             for value in item.get("fields") or []:
                 if str(value.get("id")) in self.fields:

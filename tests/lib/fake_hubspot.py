@@ -56,6 +56,7 @@ class FakeHubSpot(FakePlatform):
         super().__init__()
         self.per_10_seconds = per_10_seconds
         self.contacts: dict[str, Contact] = {}
+        self._by_email: dict[str, str] = {}
         self.lists: dict[str, HList] = {}
         self.groups: set[str] = set()
         self.properties: dict[str, str] = {"email": "contactinformation", "firstname": "contactinformation",
@@ -81,8 +82,16 @@ class FakeHubSpot(FakePlatform):
     def add_contact(self, email: str, **properties: str) -> str:
         with self.lock:
             contact = Contact(str(next(self._ids)), email.lower(), {"email": email.lower(), **properties})
-            self.contacts[contact.id] = contact
+            self._keep(contact)
             return contact.id
+
+    def _keep(self, contact: Contact) -> None:
+        self.contacts[contact.id] = contact
+        self._by_email[contact.email] = contact.id
+
+    def _with_email(self, email: str) -> list[Contact]:
+        found = self._by_email.get(email)
+        return [] if found is None else [self.contacts[found]]
 
     def add_list(self, name: str, processing: str = "MANUAL") -> str:
         with self.lock:
@@ -91,7 +100,7 @@ class FakeHubSpot(FakePlatform):
             return hlist.id
 
     def by_email(self, email: str) -> Contact:
-        return next(c for c in self.contacts.values() if c.email == email.strip().lower())
+        return self.contacts[self._by_email[email.strip().lower()]]
 
     def snapshot(self) -> Any:
         with self.lock:
@@ -149,7 +158,7 @@ class FakeHubSpot(FakePlatform):
         found, errors = [], []
         for item in self._inputs(request):
             email = str(item.get("id") or "").strip().lower()
-            match = [c for c in self.contacts.values() if c.email == email]
+            match = self._with_email(email)
             if match:
                 found.append(self._contact_body(match[0]))
             else:
@@ -174,12 +183,12 @@ class FakeHubSpot(FakePlatform):
                     continue
                 raise HubSpotError(400, "VALIDATION_ERROR", "Property values were not valid")
             self.consent_writes += sum(1 for p in properties if p in CONSENT_PROPERTIES)
-            match = [c for c in self.contacts.values() if c.email == email]
+            match = self._with_email(email)
             if match:
                 contact, new = match[0], False
             else:
                 contact, new = Contact(str(next(self._ids)), email, {"email": email}), True
-                self.contacts[contact.id] = contact
+                self._keep(contact)
                 self.created += 1
             for name, value in properties.items():
                 if value == "":

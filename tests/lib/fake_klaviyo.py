@@ -74,6 +74,7 @@ class FakeKlaviyo(FakePlatform):
         super().__init__()
         self.polls_per_job, self.limits, self.lists_left = polls_per_job, limits or LIMITS, lists_per_day
         self.profiles: dict[str, Profile] = {}
+        self._by_email: dict[str, str] = {}  # email -> profile id (kept as profiles are added)
         self.lists: dict[str, KList] = {}
         self.jobs: dict[str, Job] = {}
         self.created_profiles = self.consent_calls = self.throttled = 0
@@ -100,8 +101,12 @@ class FakeKlaviyo(FakePlatform):
     def add_profile(self, email: str, **properties: Any) -> str:
         with self.lock:
             profile = Profile(f"01P{next(self._ids):06d}", email.lower(), dict(properties))
-            self.profiles[profile.id] = profile
+            self._keep(profile)
             return profile.id
+
+    def _keep(self, profile: Profile) -> None:
+        self.profiles[profile.id] = profile
+        self._by_email[profile.email] = profile.id
 
     def add_list(self, name: str) -> str:
         with self.lock:
@@ -110,7 +115,7 @@ class FakeKlaviyo(FakePlatform):
             return klist.id
 
     def by_email(self, email: str) -> Profile:
-        return next(p for p in self.profiles.values() if p.email == email.lower())
+        return self.profiles[self._by_email[email.lower()]]
 
     def snapshot(self) -> Any:
         with self.lock:
@@ -173,7 +178,7 @@ class FakeKlaviyo(FakePlatform):
         emails = [e.lower() for e in json.loads(f"[{found.group(1)}]")]
         if len(emails) > 100:
             raise KlaviyoError(400, "invalid", "any() takes at most 100 values")
-        matched = [p for p in self.profiles.values() if p.email in set(emails)]
+        matched = [self.profiles[self._by_email[e]] for e in dict.fromkeys(emails) if e in self._by_email]
         start = int(query.get("page[cursor]", "0") or 0)
         page = matched[start:start + size]
         more = start + size < len(matched)
@@ -242,12 +247,11 @@ class FakeKlaviyo(FakePlatform):
                     "code": "invalid", "title": "Invalid email address", "detail": f"{email!r} is not valid",
                     "source": {"pointer": f"/data/attributes/profiles/data/{index}"}, "original_payload": item}})
                 continue
-            existing = [p for p in self.profiles.values() if p.email == email]
-            if existing:
-                profile = existing[0]
+            if email in self._by_email:
+                profile = self.profiles[self._by_email[email]]
             else:
                 profile = Profile(f"01P{next(self._ids):06d}", email, subscriptions="NEVER_SUBSCRIBED")
-                self.profiles[profile.id] = profile
+                self._keep(profile)
                 self.created_profiles += 1
             for name, value in (attributes.get("properties") or {}).items():
                 if value is not None:  # bulk import never clears (§5.2)

@@ -186,6 +186,18 @@ def test_commented_mailchimp_block_of_the_example_validates() -> None:
         "mailchimp", "newsletter", "a1b2c3d4e5", "transactional", ["segment", "rfm_cell"])
 
 
+@pytest.mark.parametrize("sink_type", ["klaviyo", "hubspot", "activecampaign"])
+def test_commented_email_platform_blocks_of_the_example_validate(sink_type: str) -> None:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    start = text.index(f"# [[stores.demo.sinks]]\n# type = \"{sink_type}\"")
+    block = text[start:text.index("\n\n", start)]
+    uncommented = text.replace(block, "\n".join(line.removeprefix("# ") for line in block.splitlines()))
+    config = parse_config(tomllib.loads(uncommented), "example", base_dir=ROOT, environ={
+        "DEMO_KLAVIYO_KEY": "pk_x", "DEMO_HUBSPOT_TOKEN": "pat-x", "DEMO_AC_TOKEN": "t"})
+    sink = config.stores["demo"].sinks[1]
+    assert sink.type == sink_type and sink.name == sink_type and sink.fields[0] == "segment"
+
+
 @pytest.mark.parametrize("sink_type", ["meta", "google"])
 def test_commented_ad_sink_blocks_of_the_example_validate(sink_type: str) -> None:
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
