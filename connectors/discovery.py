@@ -28,7 +28,8 @@ from rfmsync.core.errors import ConfigError
 # Each holds SOURCE and/or SINK in its __init__.py.
 BUILTIN_PACKAGES = ("rfmsync.connectors.csv", "rfmsync.connectors.shopify", "rfmsync.connectors.mailchimp",
                     "rfmsync.connectors.webhook", "rfmsync.connectors.meta", "rfmsync.connectors.google",
-                    "rfmsync.connectors.klaviyo", "rfmsync.connectors.hubspot", "rfmsync.connectors.activecampaign")
+                    "rfmsync.connectors.klaviyo", "rfmsync.connectors.hubspot", "rfmsync.connectors.activecampaign",
+                    "rfmsync.connectors.woocommerce")
 SOURCE_GROUP = "rfmsync.sources"
 SINK_GROUP = "rfmsync.sinks"
 

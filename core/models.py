@@ -18,10 +18,12 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
     VOIDED = "voided"
     TEST = "test"
+    # Not a sale yet (WooCommerce pending or on-hold, a POS draft): not counted until its status changes.
+    OPEN = "open"
 
 
 # Orders with these statuses are never counted, whatever their amount (docs/scoring.md, "counted order").
-EXCLUDED_STATUSES = frozenset({OrderStatus.CANCELLED, OrderStatus.VOIDED, OrderStatus.TEST})
+EXCLUDED_STATUSES = frozenset({OrderStatus.CANCELLED, OrderStatus.VOIDED, OrderStatus.TEST, OrderStatus.OPEN})
 # Integer codes used in the columnar batch; the order is part of no file format.
 STATUS_CODES: dict[OrderStatus, int] = {status: code for code, status in enumerate(OrderStatus)}
 EXCLUDED_STATUS_CODES = tuple(sorted(STATUS_CODES[s] for s in EXCLUDED_STATUSES))
