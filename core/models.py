@@ -18,7 +18,7 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
     VOIDED = "voided"
     TEST = "test"
-    # Not a sale yet (WooCommerce pending or on-hold, a POS draft): not counted until its status changes.
+    # Not a sale yet (a web order pending payment or on hold, a POS draft): not counted until it changes.
     OPEN = "open"
 
 

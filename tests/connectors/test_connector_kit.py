@@ -41,13 +41,14 @@ def test_no_platform_is_named_in_core_or_sync() -> None:
 def test_every_connector_package_has_the_same_files_and_registers_itself() -> None:
     packages = sorted(p.parent.name for p in (ROOT / "connectors").glob("*/__init__.py"))
     assert packages == ["activecampaign", "csv", "google", "hubspot", "klaviyo", "mailchimp", "meta", "orderfiles",
-                        "shopify", "webhook"]
-    for name in ("activecampaign", "csv", "google", "hubspot", "klaviyo", "mailchimp", "meta", "shopify", "webhook"):
+                        "shopify", "webhook", "woocommerce"]
+    for name in ("activecampaign", "csv", "google", "hubspot", "klaviyo", "mailchimp", "meta", "shopify", "webhook",
+                 "woocommerce"):
         files = {p.name for p in (ROOT / "connectors" / name).glob("*.py")}
         assert {"__init__.py", "config.py"} <= files, name
         assert files & {"source.py", "sink.py"}, name
     registry = build_registry(plugins=False)
-    assert sorted(registry.sources) == ["csv", "shopify"]
+    assert sorted(registry.sources) == ["csv", "shopify", "woocommerce"]
     assert sorted(registry.sinks) == ["activecampaign", "csv", "google", "hubspot", "klaviyo", "mailchimp", "meta",
                                       "webhook"]
     assert registry.sources["shopify"].backfill and not registry.sources["csv"].backfill
@@ -140,7 +141,8 @@ def test_a_type_nobody_registered_lists_what_is_installed(tmp_path: Path) -> Non
     assert str(caught.value) == ("config: stores.shop.sinks[1]: unknown sink type 'memroy'; "
                                  "known: activecampaign, csv, google, hubspot, klaviyo, mailchimp, memory, meta, "
                                  "webhook")
-    with pytest.raises(ConfigError, match=r"sources\[0\]: unknown source type 'list'; known: csv, shopify \("):
+    with pytest.raises(ConfigError,
+                       match=r"sources\[0\]: unknown source type 'list'; known: csv, shopify, woocommerce \("):
         parse_config(_config(tmp_path, "webhook"), registry=build_registry(plugins=False))
 
 

@@ -252,3 +252,15 @@ def test_ad_consent_takes_only_its_two_words() -> None:
     config["stores"]["acme"]["ad_consent"] = "yes"
     with pytest.raises(ConfigError, match=r"stores.acme.ad_consent: .*'required' or 'not_required'"):
         parse_config(config, "rfmsync.toml", environ={"ACME_HOOK_SECRET": "s"})
+
+
+def test_commented_woocommerce_block_of_the_example_validates() -> None:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    start = text.index("# [[stores.demo.sources]]\n# type = \"woocommerce\"")
+    block = text[start:text.index("\n\n", start)]
+    uncommented = text.replace(block, "\n".join(line.removeprefix("# ") for line in block.splitlines()))
+    config = parse_config(tomllib.loads(uncommented), "example", base_dir=ROOT,
+                          environ={"DEMO_WOO_KEY": "ck_x", "DEMO_WOO_SECRET": "cs_x"})
+    woo = config.stores["demo"].sources[1]
+    assert (woo.type, woo.name, woo.site, woo.per_page) == (  # type: ignore[attr-defined]
+        "woocommerce", "web-shop-woo", "https://shop.example.com", 100)
