@@ -109,7 +109,7 @@ def test_a_store_that_ignores_modified_after_says_so(woo: FakeWooCommerce, db: D
 def test_wrong_keys_and_a_wrong_site_say_which(woo: FakeWooCommerce, db: Database) -> None:
     with pytest.raises(Exception, match="HTTP 401"):
         run(db, store(source(woo, consumer_secret="cs_wrong")))
-    with pytest.raises(Exception, match="no REST API at .*check site"):
+    with pytest.raises(Exception, match=r"no REST API at .*check site"):
         run(db, store(source(woo, site=f"{woo.base_url}/shop")))
     woo.failures.clear()  # the fake notes the unknown path it was asked for
 
