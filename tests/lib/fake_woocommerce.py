@@ -42,12 +42,14 @@ class FakeWooCommerce(FakePlatform):
         self.ignores_modified_after = ignores_modified_after
         self.orders: dict[int, dict[str, Any]] = {}
         self.nonces: set[str] = set()
+        self._sorted: dict[tuple[str, bool], list[dict[str, Any]]] = {}  # cleared on every change
         self.route("GET", "/wp-json/wc/v3/orders", "orders", self._orders)
 
     def add_order(self, *, id: int, total: str, created: datetime, modified: datetime | None = None,
                   customer_id: int = 0, email: str | None = None, phone: str | None = None, status: str = "completed",
                   currency: str = "EUR", refunds: tuple[str, ...] = (), created_via: str = "checkout") -> None:
         with self.lock:
+            self._sorted.clear()
             self.orders[id] = {
                 "id": id, "parent_id": 0, "number": str(id), "status": status, "currency": currency,
                 "date_created": _iso(created + SITE_OFFSET), "date_created_gmt": _iso(created),
@@ -59,6 +61,7 @@ class FakeWooCommerce(FakePlatform):
 
     def modify(self, order_id: int, when: datetime, **fields: Any) -> None:
         with self.lock:
+            self._sorted.clear()
             self.orders[order_id].update(fields)
             self.orders[order_id]["date_modified_gmt"] = _iso(when)
             self.orders[order_id]["date_modified"] = _iso(when + SITE_OFFSET)
@@ -105,7 +108,12 @@ class FakeWooCommerce(FakePlatform):
         if not 1 <= per_page <= 100 or page < 1:
             return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page")
         gmt = query.get("dates_are_gmt") == "true"
-        orders = list(self.orders.values())
+        field = "date_modified_gmt" if query.get("orderby") == "modified" else "date_created_gmt"
+        descending = query.get("order", "desc") == "desc"
+        if (field, descending) not in self._sorted:
+            self._sorted[(field, descending)] = sorted(self.orders.values(), key=lambda o: (o[field], o["id"]),
+                                                       reverse=descending)
+        orders = self._sorted[(field, descending)]
         if not self.ignores_modified_after:
             for name, keep in (("modified_after", lambda o, t: o > t), ("modified_before", lambda o, t: o < t)):
                 if name in query:
@@ -114,8 +122,6 @@ class FakeWooCommerce(FakePlatform):
                         bound -= SITE_OFFSET  # read in the site's zone
                     orders = [o for o in orders if keep(datetime.fromisoformat(o["date_modified_gmt"]).replace(
                         tzinfo=UTC), bound)]
-        field = "date_modified_gmt" if query.get("orderby") == "modified" else "date_created_gmt"
-        orders.sort(key=lambda o: (o[field], o["id"]), reverse=query.get("order", "desc") == "desc")
         total = len(orders)
         pages = max(1, -(-total // per_page))
         chunk = orders[(page - 1) * per_page:page * per_page]
