@@ -28,6 +28,7 @@ def add_parsers(commands: Any) -> None:
 
 def run_check_config(args: argparse.Namespace) -> int:
     # Imported when the command runs, not at start-up: `rfmsync score` should not load every connector.
+    from rfmsync.connectors.base import AudienceSink
     from rfmsync.sync.config import load_config, scheme_report
     from rfmsync.sync.registry import build_store
 
@@ -46,7 +47,9 @@ def run_check_config(args: argparse.Namespace) -> int:
         for source in runtime.sources:
             print(f"  source {source.name}")
         for sink in runtime.sinks:
-            print(f"  sink {sink.name} (fields: {', '.join(sink.fields)}; batches of {sink.batch_size:,})")
+            sent = (f"ad audiences of hashed emails and phones, {store.ad_consent.replace('_', ' ')} consent"
+                    if isinstance(sink, AudienceSink) else f"fields: {', '.join(sink.fields)}")
+            print(f"  sink {sink.name} ({sent}; batches of {sink.batch_size:,})")
         if not runtime.sources:
             print("  warning: no sources; runs will score only what the state already holds")
         for line in scheme_report(store, f"stores.{name}"):

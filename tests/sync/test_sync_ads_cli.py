@@ -93,6 +93,8 @@ def test_sync_sends_only_consenting_customers_and_status_shows_sizes(
         assert "@example.com" not in text and "0151" not in text
         assert not any(h and h in text for row in wanted for h in row)
     assert "audience High Value" in out and "customers in a segment not sent" in out
+    code, checked, err = cli("check-config", "--config", config)
+    assert code == 0 and "sink meta (ad audiences of hashed emails and phones, required consent;" in checked
     code, status, err = cli("status", "--config", config)
     assert code == 0, err
     sizes = {a.name.removeprefix("RFM: "): len(a.members) for a in meta.audiences.values()}
