@@ -29,7 +29,7 @@ from rfmsync.core.errors import ConfigError
 BUILTIN_PACKAGES = ("rfmsync.connectors.csv", "rfmsync.connectors.shopify", "rfmsync.connectors.mailchimp",
                     "rfmsync.connectors.webhook", "rfmsync.connectors.meta", "rfmsync.connectors.google",
                     "rfmsync.connectors.klaviyo", "rfmsync.connectors.hubspot", "rfmsync.connectors.activecampaign",
-                    "rfmsync.connectors.woocommerce")
+                    "rfmsync.connectors.woocommerce", "rfmsync.connectors.square")
 SOURCE_GROUP = "rfmsync.sources"
 SINK_GROUP = "rfmsync.sinks"
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydantic import ValidationError
-from rfmsync.connectors.base import AudienceSink, BackfillSource, Sink, Source, SourceCursor
+from rfmsync.connectors.base import AudienceSink, BackfillSource, MemorySink, Sink, Source, SourceCursor
 from rfmsync.core.aggregate import aggregate
 from rfmsync.core.batch import OrderBatch
 from rfmsync.core.clock import utc_now
@@ -29,6 +29,7 @@ from rfmsync.sync import audiences, quiet, runs, segment_history, sink_state
 from rfmsync.sync.ledger import Cursor, Ledger, get_cursor, load_ledger, set_cursor, upsert_orders
 from rfmsync.sync.push import push_sink
 from rfmsync.sync.run_model import RunOptions, RunSummary, SinkOutcome, StoreBusy, StoreRuntime, safe_error
+from rfmsync.sync.sink_memory import StateSinkMemory
 from rfmsync.sync.state import Database
 
 __all__ = ["LEASE_SECONDS", "RunOptions", "RunSummary", "SinkOutcome", "StoreBusy", "StoreRuntime", "pending_changes",
@@ -145,6 +146,8 @@ def _pull_all(db: Database, store: StoreRuntime, options: RunOptions, started: d
               keep_lease: Callable[[], None]) -> None:
     backfill = options.kind == "backfill"
     for source in store.sources:
+        if isinstance(source, MemorySink):  # a source that caches lookups (a POS's customers) in the state
+            source.attach_memory(StateSinkMemory(db, store.name, f"source:{source.name}"))
         # A backfill keeps its own resume point, so an interrupted one continues where it stopped.
         cursor_key = f"{source.name}#backfill" if backfill else source.name
         saved = get_cursor(db, store.name, cursor_key)

@@ -41,14 +41,14 @@ def test_no_platform_is_named_in_core_or_sync() -> None:
 def test_every_connector_package_has_the_same_files_and_registers_itself() -> None:
     packages = sorted(p.parent.name for p in (ROOT / "connectors").glob("*/__init__.py"))
     assert packages == ["activecampaign", "csv", "google", "hubspot", "klaviyo", "mailchimp", "meta", "orderfiles",
-                        "shopify", "webhook", "woocommerce"]
-    for name in ("activecampaign", "csv", "google", "hubspot", "klaviyo", "mailchimp", "meta", "shopify", "webhook",
-                 "woocommerce"):
+                        "shopify", "square", "webhook", "woocommerce"]
+    for name in ("activecampaign", "csv", "google", "hubspot", "klaviyo", "mailchimp", "meta", "shopify", "square",
+                 "webhook", "woocommerce"):
         files = {p.name for p in (ROOT / "connectors" / name).glob("*.py")}
         assert {"__init__.py", "config.py"} <= files, name
         assert files & {"source.py", "sink.py"}, name
     registry = build_registry(plugins=False)
-    assert sorted(registry.sources) == ["csv", "shopify", "woocommerce"]
+    assert sorted(registry.sources) == ["csv", "shopify", "square", "woocommerce"]
     assert sorted(registry.sinks) == ["activecampaign", "csv", "google", "hubspot", "klaviyo", "mailchimp", "meta",
                                       "webhook"]
     assert registry.sources["shopify"].backfill and not registry.sources["csv"].backfill
@@ -142,7 +142,7 @@ def test_a_type_nobody_registered_lists_what_is_installed(tmp_path: Path) -> Non
                                  "known: activecampaign, csv, google, hubspot, klaviyo, mailchimp, memory, meta, "
                                  "webhook")
     with pytest.raises(ConfigError,
-                       match=r"sources\[0\]: unknown source type 'list'; known: csv, shopify, woocommerce \("):
+                       match=r"sources\[0\]: unknown source type 'list'; known: csv, shopify, square, woocommerce \("):
         parse_config(_config(tmp_path, "webhook"), registry=build_registry(plugins=False))
 
 

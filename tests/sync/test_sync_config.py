@@ -264,3 +264,14 @@ def test_commented_woocommerce_block_of_the_example_validates() -> None:
     woo = config.stores["demo"].sources[1]
     assert (woo.type, woo.name, woo.site, woo.per_page) == (  # type: ignore[attr-defined]
         "woocommerce", "web-shop-woo", "https://shop.example.com", 100)
+
+
+def test_commented_square_block_of_the_example_validates() -> None:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    start = text.index("# [[stores.demo.sources]]\n# type = \"square\"")
+    block = text[start:text.index("\n\n", start)]
+    uncommented = text.replace(block, "\n".join(line.removeprefix("# ") for line in block.splitlines()))
+    config = parse_config(tomllib.loads(uncommented), "example", base_dir=ROOT, environ={"DEMO_SQUARE_TOKEN": "t"})
+    square = config.stores["demo"].sources[1]
+    assert (square.type, square.locations, square.lookback_minutes) == (  # type: ignore[attr-defined]
+        "square", ["L1ABC", "L2DEF"], 4320)

@@ -40,9 +40,9 @@ def test_misspelt_keys_and_unknown_types_say_what_was_meant(tmp_path: Path, cli:
     config.write_text('[stores.acme]\nscheduel = "0 4 * * *"\n')
     code, _, err = cli("check-config", "--config", config)
     assert code == 2 and "stores.acme.scheduel: unknown key; did you mean 'schedule'?" in err
-    config.write_text('[stores.acme]\n[[stores.acme.sources]]\ntype = "woocommerce"\n')
+    config.write_text('[stores.acme]\n[[stores.acme.sources]]\ntype = "bigcommerce"\n')
     code, _, err = cli("check-config", config)
-    assert code == 2 and "unknown source type 'woocommerce'; known: csv, shopify" in err
+    assert code == 2 and "unknown source type 'bigcommerce'; known: csv, shopify, square, woocommerce" in err
 
 
 def test_config_files_that_are_not_utf8_get_a_message(tmp_path: Path, cli: Cli) -> None:

