@@ -3,6 +3,8 @@ against the fewest the page limits allow, and wall time (rfmsync and the fake on
 
 - WooCommerce: 100 orders a page (its maximum, §2.1): the fewest is ceil(orders / 100) pages.
   Plain HTTP with OAuth 1.0a here (the fake is on loopback), one signature per request.
+- Square: 1,000 orders a search page (its maximum, §3.1) and 100 customers a bulk-retrieve: the
+  fewest is one locations call, ceil(orders / 1,000) pages and ceil(customers / 100) customer calls.
 
     python benchmarks/sources.py [--orders 100000]
 """
@@ -19,8 +21,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lib"))
+from fake_square import TOKEN, FakeSquare
 from fake_woocommerce import KEY, SECRET, FakeWooCommerce
 from rfmsync.connectors.retry import RetryPolicy
+from rfmsync.connectors.square.config import SquareSourceConfig
+from rfmsync.connectors.square.source import SquareSource
 from rfmsync.connectors.woocommerce.config import WooCommerceSourceConfig
 from rfmsync.connectors.woocommerce.source import WooCommerceSource
 from rfmsync.core.rfm import RfmSettings
@@ -58,6 +63,29 @@ def main() -> int:
         fewest = math.ceil(args.orders / 100)
         print(f"woocommerce backfill: {args.orders:,} orders, {woo.received:,} requests (fewest {fewest:,}), "
               f"{seconds:.1f} s ({args.orders / seconds:,.0f} orders/s)")
+        db.close()
+    with FakeSquare(locations=("L1", "L2", "L3")) as square, tempfile.TemporaryDirectory() as folder:
+        customers = args.orders // 4
+        for c in range(customers):
+            square.add_customer(f"C{c}", email=f"buyer{c}@example.com" if c % 3 else None, phone=f"+49151{c:08d}")
+        for i in range(args.orders):
+            created = NOW - timedelta(seconds=rng.randrange(1, 700 * 86400))
+            square.add_order(f"O{i}", location=f"L{1 + i % 3}", cents=rng.randrange(300, 9000), created=created,
+                             customer=f"C{rng.randrange(customers)}" if rng.random() < 0.7 else None,
+                             state=rng.choice(["COMPLETED"] * 9 + ["CANCELED"]))
+        source_square = SquareSource(SquareSourceConfig(type="square", name="pos", access_token=TOKEN,  # type: ignore[arg-type]
+                                                        base_url=square.base_url, limit=1000), retry=RetryPolicy())
+        db = Database(Path(folder))
+        store = StoreRuntime(name="bench", tz_name="UTC", settings=RfmSettings(scheme="classic"),
+                             sources=[source_square], sinks=[])
+        started = time.perf_counter()
+        summary = run_store(db, store, RunOptions(kind="backfill", now=NOW))
+        seconds = time.perf_counter() - started
+        assert summary.outcome == "ok" and order_count(db, "bench") == args.orders
+        seen = len({o["customer_id"] for o in square.orders.values() if o.get("customer_id")})
+        fewest = 1 + math.ceil(args.orders / 1000) + math.ceil(seen / 100)
+        print(f"square backfill: {args.orders:,} orders of {seen:,} customers, {square.received:,} requests (fewest "
+              f"{fewest:,}: customer calls go per page), {seconds:.1f} s ({args.orders / seconds:,.0f} orders/s)")
         db.close()
     return 0
 

@@ -37,6 +37,7 @@ class FakeSquare(FakePlatform):
         self.orders: dict[str, dict[str, Any]] = {}
         self.customers: dict[str, dict[str, Any]] = {}
         self.customer_calls = 0
+        self._sorted: dict[tuple[str, bool], list[tuple[datetime, str]]] = {}  # cleared on every change
         self.route("GET", "/v2/locations", "locations", self._locations)
         self.route("POST", "/v2/orders/search", "search", self._search)
         self.route("POST", "/v2/orders/batch-retrieve", "batch-retrieve", self._batch)
@@ -51,6 +52,7 @@ class FakeSquare(FakePlatform):
                   returns: str | None = None, returned_cents: int = 0) -> None:
         """A sale, or with `returns` (the sale's id) a return order of `returned_cents` (and `cents` bought)."""
         with self.lock:
+            self._sorted.clear()
             node: dict[str, Any] = {"id": order_id, "location_id": location, "state": state,
                                     "created_at": _iso(created), "updated_at": _iso(updated or created),
                                     "total_money": {"amount": cents, "currency": currency}}
@@ -63,6 +65,7 @@ class FakeSquare(FakePlatform):
 
     def update(self, order_id: str, updated: datetime, **fields: Any) -> None:
         with self.lock:
+            self._sorted.clear()
             self.orders[order_id].update(fields, updated_at=_iso(updated))
 
     def snapshot(self) -> Any:
@@ -117,10 +120,13 @@ class FakeSquare(FakePlatform):
             offset = int(number)
         start_at = (date_filter.get(field) or {}).get("start_at")
         start = _parse(start_at) if start_at else None
-        chosen = [o for o in self.orders.values() if o["location_id"] in locations
-                  and (start is None or _parse(o[field]) >= start)]  # bounds are inclusive (§3.1)
-        chosen.sort(key=lambda o: (_parse(o[field]), o["id"]),
-                    reverse=(query.get("sort") or {}).get("sort_order", "DESC") == "DESC")
+        descending = (query.get("sort") or {}).get("sort_order", "DESC") == "DESC"
+        if (field, descending) not in self._sorted:
+            self._sorted[(field, descending)] = sorted(((_parse(o[field]), o["id"]) for o in self.orders.values()),
+                                                       reverse=descending)
+        wanted = set(locations)
+        chosen = [self.orders[i] for at, i in self._sorted[(field, descending)]  # bounds are inclusive (§3.1)
+                  if (start is None or at >= start) and self.orders[i]["location_id"] in wanted]
         page = chosen[offset:offset + limit]
         answer: dict[str, Any] = {"orders": page}
         if offset + limit < len(chosen):
