@@ -254,3 +254,14 @@ class HttpClient:
         raise kind(text, origin=self.origin, status=status, code=error_code(response),
                    retry_after=_retry_after(response))
 
+
+def json_object(response: requests.Response, platform: str) -> dict[str, Any]:
+    """A 2xx answer's JSON object; a body that is none (an HTML page from a proxy, a cut answer) is a
+    TransientError naming the platform, to be tried again on the next run."""
+    try:
+        answer = response.json()
+    except ValueError:
+        raise TransientError(f"{platform}: an answer that is not JSON", origin=platform.lower()) from None
+    if not isinstance(answer, dict):
+        raise TransientError(f"{platform}: an answer that is not a JSON object", origin=platform.lower())
+    return answer

@@ -9,6 +9,7 @@ import synckit
 from rfmsync.connectors import discovery
 from rfmsync.core.clock import ENV_NOW
 from rfmsync.sync.score_cmd import demo_orders_path
+from rfmsync.sync.state import Database
 from testkit import Cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,14 @@ def built_in_connectors_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     return Cli(capsys)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A fresh state in the test's folder, closed at the end."""
+    database = Database(tmp_path / "state")
+    yield database
+    database.close()
 
 
 @pytest.fixture

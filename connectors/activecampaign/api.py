@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import requests
-from rfmsync.connectors.http_client import HttpClient
+from rfmsync.connectors.http_client import HttpClient, json_object
 from rfmsync.connectors.pacing import RateWindows
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.core.errors import PermanentError, TransientError
@@ -38,13 +38,7 @@ class ActiveCampaignApi:
 
     @staticmethod
     def body(response: requests.Response) -> dict[str, Any]:
-        try:
-            answer = response.json()
-        except ValueError:
-            raise TransientError("ActiveCampaign: an answer that is not JSON", origin="activecampaign") from None
-        if not isinstance(answer, dict):
-            raise TransientError("ActiveCampaign: an answer that is not a JSON object", origin="activecampaign")
-        return answer
+        return json_object(response, "ActiveCampaign")
 
     def paged(self, path: str, key: str, params: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
         offset = 0

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import requests
 from rfmsync.connectors.base import SinkMemory
-from rfmsync.connectors.http_client import HttpClient
+from rfmsync.connectors.http_client import HttpClient, json_object
 from rfmsync.connectors.pacing import RateWindows
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.core.clock import utc_now
@@ -59,13 +59,7 @@ class HubSpotApi:
 
     @staticmethod
     def body(response: requests.Response) -> dict[str, Any]:
-        try:
-            answer = response.json()
-        except ValueError:
-            raise TransientError("HubSpot: an answer that is not JSON", origin="hubspot") from None
-        if not isinstance(answer, dict):
-            raise TransientError("HubSpot: an answer that is not a JSON object", origin="hubspot")
-        return answer
+        return json_object(response, "HubSpot")
 
     def contact_ids(self, emails: Sequence[str]) -> dict[str, str]:
         """Normalized email -> contact id for the contacts that exist (100 a batch read)."""

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import requests
-from rfmsync.connectors.http_client import HttpClient
+from rfmsync.connectors.http_client import HttpClient, json_object
 from rfmsync.connectors.pacing import RateWindows
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.core.errors import PermanentError, TransientError
@@ -48,13 +48,7 @@ class KlaviyoApi:
 
     @staticmethod
     def body(response: requests.Response) -> dict[str, Any]:
-        try:
-            answer = response.json()
-        except ValueError:
-            raise TransientError("Klaviyo: an answer that is not JSON", origin="klaviyo") from None
-        if not isinstance(answer, dict):
-            raise TransientError("Klaviyo: an answer that is not a JSON object", origin="klaviyo")
-        return answer
+        return json_object(response, "Klaviyo")
 
     def profile_ids(self, emails: Sequence[str]) -> dict[str, str]:
         """Normalized email -> profile id, for the profiles that exist (100 emails per lookup)."""

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from adkit import buy_again, orders_for, person, segments_of
 from fake_activecampaign import TOKEN, FakeActiveCampaign
-from pipelinekit import NOW, MemorySource, open_db, run
+from pipelinekit import NOW, MemorySource, run
 from rfmsync.connectors.activecampaign.config import ActiveCampaignSinkConfig
 from rfmsync.connectors.activecampaign.sink import ActiveCampaignSink
 from rfmsync.connectors.retry import RetryPolicy
@@ -27,13 +26,6 @@ def ac() -> Iterator[FakeActiveCampaign]:
         for p in PEOPLE[:250]:
             fake.add_contact((p.email or "").strip())
         yield fake
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_db(tmp_path)
-    yield database
-    database.close()
 
 
 def make_sink(ac: FakeActiveCampaign, **config: Any) -> ActiveCampaignSink:

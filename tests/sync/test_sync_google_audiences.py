@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from adkit import buy_again, google_member, orders_for, person, segments_of
 from fake_google import FakeGoogle
-from pipelinekit import NOW, MemorySource, open_db, run
+from pipelinekit import NOW, MemorySource, run
 from rfmsync.connectors.google.config import GoogleSinkConfig
 from rfmsync.connectors.google.sink import GoogleSink
 from rfmsync.connectors.pacing import RateWindows
@@ -45,13 +45,6 @@ class Clock:
 def google() -> Iterator[FakeGoogle]:
     with FakeGoogle(polls_per_request=2) as fake:
         yield fake
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_db(tmp_path)
-    yield database
-    database.close()
 
 
 def make_sink(google: FakeGoogle, clock: Clock | None = None, *, retry: RetryPolicy | None = None,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from adkit import buy_again, orders_for, person, segments_of
 from fake_hubspot import TOKEN, FakeHubSpot
-from pipelinekit import NOW, MemorySource, open_db, run
+from pipelinekit import NOW, MemorySource, run
 from rfmsync.connectors.hubspot.config import HubSpotSinkConfig
 from rfmsync.connectors.hubspot.sink import HubSpotSink
 from rfmsync.connectors.retry import RetryPolicy
@@ -29,13 +28,6 @@ def hubspot() -> Iterator[FakeHubSpot]:
             assert p.email
             fake.add_contact(p.email.strip(), firstname="Ada")
         yield fake
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_db(tmp_path)
-    yield database
-    database.close()
 
 
 def make_sink(hubspot: FakeHubSpot, **config: Any) -> HubSpotSink:

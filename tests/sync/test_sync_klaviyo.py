@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from adkit import buy_again, orders_for, person, segments_of
 from fake_klaviyo import KEY, FakeKlaviyo
-from pipelinekit import NOW, MemorySource, open_db, run
+from pipelinekit import NOW, MemorySource, run
 from rfmsync.connectors.klaviyo.config import KlaviyoSinkConfig
 from rfmsync.connectors.klaviyo.sink import KlaviyoSink
 from rfmsync.connectors.retry import RetryPolicy
@@ -31,13 +30,6 @@ def klaviyo() -> Iterator[FakeKlaviyo]:
             assert p.email
             fake.add_profile(p.email.strip(), favourite_colour="green")
         yield fake
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_db(tmp_path)
-    yield database
-    database.close()
 
 
 def make_sink(klaviyo: FakeKlaviyo, **config: Any) -> KlaviyoSink:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from adkit import buy_again, expected_meta, meta_row, orders_for, person, segments_of
 from fake_meta import FakeMeta
-from pipelinekit import NOW, MemorySource, open_db, run
+from pipelinekit import NOW, MemorySource, run
 from rfmsync.connectors.meta.config import MetaSinkConfig
 from rfmsync.connectors.meta.sink import MetaSink
 from rfmsync.connectors.retry import RetryPolicy
@@ -28,13 +27,6 @@ BY_KEY = {p.key: p for p in PEOPLE}
 def meta() -> Iterator[FakeMeta]:
     with FakeMeta() as fake:
         yield fake
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_db(tmp_path)
-    yield database
-    database.close()
 
 
 class Sleeps(list[float]):

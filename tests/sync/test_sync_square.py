@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_square import TOKEN, FakeSquare
-from pipelinekit import NOW, RecordingSink, open_db, run
+from pipelinekit import NOW, RecordingSink, run
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.connectors.square.config import SquareSourceConfig
 from rfmsync.connectors.square.source import SquareSource
@@ -36,13 +35,6 @@ def square() -> Iterator[FakeSquare]:
         fake.add_order("S6", location="L1", customer="C2", cents=9_900, created=NOW - 3 * DAY, state="DRAFT")
         fake.add_order("S7", location="L2", cents=1_200, created=NOW - 2 * DAY)  # anonymous
         yield fake
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_db(tmp_path)
-    yield database
-    database.close()
 
 
 def source(square: FakeSquare, **config: Any) -> SquareSource:

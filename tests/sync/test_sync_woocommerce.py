@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_woocommerce import KEY, SECRET, FakeWooCommerce
-from pipelinekit import NOW, RecordingSink, open_db, run
+from pipelinekit import NOW, RecordingSink, run
 from pydantic import ValidationError
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.connectors.woocommerce.config import WooCommerceSourceConfig
@@ -26,13 +25,6 @@ from rfmsync.sync.state import Database
 def woo() -> Iterator[FakeWooCommerce]:
     with FakeWooCommerce() as fake:
         yield fake
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_db(tmp_path)
-    yield database
-    database.close()
 
 
 def source(woo: FakeWooCommerce, **config: Any) -> WooCommerceSource:
