@@ -232,7 +232,8 @@ class PreviewingSink(Protocol):
 
 
 class SinkMemory(Protocol):
-    """Small values a sink keeps between runs in the state (an ad platform's audience ids), per store and sink."""
+    """Small values a connector keeps between runs in the state (an ad platform's audience ids, a
+    source's customer cache), per store and connector."""
 
     def get(self, key: str) -> str | None: ...
 

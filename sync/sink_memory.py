@@ -21,8 +21,3 @@ class StateSinkMemory:
         with self.db.transaction() as conn:
             conn.execute("INSERT INTO sink_memory (store, sink, key, value) VALUES (?, ?, ?, ?) ON CONFLICT "
                          "(store, sink, key) DO UPDATE SET value = excluded.value", (self.store, self.sink, key, value))
-
-    def items(self) -> dict[str, str]:
-        rows = self.db.conn.execute("SELECT key, value FROM sink_memory WHERE store = ? AND sink = ?",
-                                    (self.store, self.sink)).fetchall()
-        return dict(rows)

@@ -20,7 +20,6 @@ class ActiveCampaignApi:
         self.http = HttpClient(f"{base_url}/api/3", headers={"Api-Token": token}, retry=retry,
                                timeout=(5.0, timeout), origin="activecampaign")
         self.pacer = RateWindows([(per_second, 1.0)], sleep, clock)
-        self.requests = 0
 
     def close(self) -> None:
         self.http.close()
@@ -33,7 +32,6 @@ class ActiveCampaignApi:
     def _paced(self) -> dict[str, str]:
         # Called before every attempt, retries included: a retried 429 counts against the limit too.
         self.pacer.wait()
-        self.requests += 1
         return {}
 
     @staticmethod

@@ -4,7 +4,6 @@ the project's per-minute quota, google.rpc.Status errors classified by their Err
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import requests
 from google.auth.credentials import Credentials
 from google.auth.transport.requests import Request as AuthRequest
 from google.oauth2 import service_account
-from rfmsync.connectors.http_client import HttpClient
+from rfmsync.connectors.http_client import HttpClient, json_object
 from rfmsync.connectors.pacing import RateWindows
 from rfmsync.connectors.retry import RetryPolicy, parse_retry_after, retrying
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
@@ -115,7 +114,6 @@ class DataManagerApi:
         self.retry, self.token, self.pacer = retry, token, pacer
         self.http = HttpClient(base_url.rstrip("/"), retry=retry, timeout=(5.0, timeout), origin="google",
                                session=session)
-        self.requests = 0
 
     def close(self) -> None:
         self.http.close()
@@ -124,29 +122,27 @@ class DataManagerApi:
              params: dict[str, str] | None = None, what: str) -> dict[str, Any]:
         refreshed = False
 
+        def headers() -> dict[str, str]:
+            # Called before every attempt, the HTTP client's 5xx retries included: each is paced and
+            # carries a token that is still valid.
+            self.pacer.wait()
+            return self.token.header()
+
         def attempt() -> dict[str, Any]:
             nonlocal refreshed
-            self.pacer.wait()
-            self.requests += 1
-            response = self.http.request(method, path, json=body, params=params, headers=self.token.header(),
+            response = self.http.request(method, path, json=body, params=params, headers=headers,
                                          returned_statuses=_READ_STATUSES)
             if response.status_code == 401 and self.token.refreshable and not refreshed:
                 refreshed = True  # a token revoked early: one fresh one, then the error stands
                 self.token.header(refresh=True)
-                response = self.http.request(method, path, json=body, params=params, headers=self.token.header(),
+                response = self.http.request(method, path, json=body, params=params, headers=headers,
                                              returned_statuses=_READ_STATUSES)
             if response.status_code == 429:
                 # A per-minute quota: Retry-After if given, else into the next minute (§7.2).
                 raise _Throttled(parse_retry_after(response.headers.get("Retry-After")) or 60.0)
             if response.status_code >= 400:
                 raise _error_of(response)
-            try:
-                answer = response.json()
-            except ValueError:
-                raise TransientError(f"Google: {what}: an answer that is not JSON", origin="google") from None
-            if not isinstance(answer, dict):
-                raise TransientError(f"Google: {what}: an answer that is not a JSON object", origin="google")
-            return answer
+            return json_object(response, "Google")
 
         def log_wait(state: RetryCallState) -> None:
             wait = state.next_action.sleep if state.next_action is not None else 0.0
@@ -178,7 +174,3 @@ def _failure(error: GoogleApiError, what: str) -> Exception:
              "EU_POLITICAL_ADVERTISING_DECLARATION_REQUIRED": "the account needs the EU political ads declaration"}
     hint = hints.get(error.reason or "")
     return PermanentError(f"{text}{': ' + hint if hint else ''}", origin="google", status=error.status, code=label)
-
-
-def monotonic() -> float:
-    return time.monotonic()

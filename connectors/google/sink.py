@@ -15,6 +15,7 @@ user list, changes only.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import requests
 from rfmsync.connectors import ad_members, identifiers
 from rfmsync.connectors.ad_members import AdAudienceSink
 from rfmsync.connectors.base import Contact, PushResult, SinkMemory
-from rfmsync.connectors.google.api import DataManagerApi, Token, monotonic
+from rfmsync.connectors.google.api import DataManagerApi, Token
 from rfmsync.connectors.google.config import MAX_MEMBERS, GoogleSinkConfig
 from rfmsync.connectors.pacing import RateWindows
 from rfmsync.connectors.retry import RetryPolicy
@@ -44,7 +45,7 @@ class GoogleSink(AdAudienceSink):
 
     def __init__(self, config: GoogleSinkConfig, *, consent_required: bool = True,
                  credentials_file: Path | None = None, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = pause, clock: Callable[[], float] = monotonic) -> None:
+                 sleep: Callable[[float], None] = pause, clock: Callable[[], float] = time.monotonic) -> None:
         region = config.default_phone_region
         super().__init__(consent_required=consent_required, email=identifiers.google_email,
                          phone=lambda phone: identifiers.google_phone(phone, region))

@@ -26,7 +26,6 @@ class HubSpotApi:
         self.pacer = RateWindows([(per_10_seconds, 10.0)], sleep, clock)
         self.daily_limit = daily_limit
         self.memory: SinkMemory | None = None
-        self.requests = 0
         self._today: tuple[str, int] | None = None
 
     def close(self) -> None:
@@ -54,7 +53,6 @@ class HubSpotApi:
         # Called before every attempt, retries included: each counts against the limits.
         self._count()
         self.pacer.wait()
-        self.requests += 1
         return {}
 
     @staticmethod

@@ -29,7 +29,6 @@ class KlaviyoApi:
         self.http = HttpClient(base_url.rstrip("/"), headers=headers, retry=retry, timeout=(5.0, timeout),
                                origin="klaviyo")
         self.pacers = {kind: RateWindows(windows, sleep, clock) for kind, windows in LIMITS.items()}
-        self.requests = 0
 
     def close(self) -> None:
         self.http.close()
@@ -41,7 +40,6 @@ class KlaviyoApi:
         def paced() -> dict[str, str]:
             # Called before every attempt, retries included: each counts against the class's limits.
             self.pacers[kind].wait()
-            self.requests += 1
             return {}
 
         return self.http.request(method, path, data=data, params=params, returned_statuses=returned, headers=paced)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
-from rfmsync.connectors.http_client import HttpClient
+from rfmsync.connectors.http_client import HttpClient, json_object
 from rfmsync.connectors.retry import RetryPolicy, parse_retry_after, retrying
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
 from tenacity import RetryCallState
@@ -59,7 +59,6 @@ class GraphApi:
         self.version, self.retry, self.throttle_wait = version, retry, throttle_wait
         self.http = HttpClient(base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, retry=retry,
                                timeout=(5.0, timeout), origin="meta")
-        self.requests = 0
 
     def close(self) -> None:
         self.http.close()
@@ -74,19 +73,12 @@ class GraphApi:
         def attempt() -> dict[str, Any]:
             nonlocal attempts
             attempts += 1
-            self.requests += 1
             if method in ("GET", "DELETE"):
                 response = self.http.request(method, url, params=encoded, returned_statuses=_READ_STATUSES)
             else:
                 response = self.http.request(method, url, data=encoded, returned_statuses=_READ_STATUSES)
             if response.status_code < 400:
-                try:
-                    body = response.json()
-                except ValueError:
-                    raise TransientError(f"Meta: {what}: an answer that is not JSON", origin="meta") from None
-                if not isinstance(body, dict):
-                    raise TransientError(f"Meta: {what}: an answer that is not a JSON object", origin="meta")
-                return body
+                return json_object(response, "Meta")
             error = _error_of(response)
             if error.code in THROTTLE_CODES or (error.transient and error.code not in AUTH_CODES):
                 # Meta documents no Retry-After (honoured if one comes): minutes, doubling (§6.5).

@@ -70,7 +70,6 @@ class WooCommerceSource:
         self.http = HttpClient(config.site, headers=headers, retry=self.retry, timeout=(5.0, config.timeout_seconds),
                                origin="woocommerce")
         self._checked = False
-        self.requests = 0
 
     @property
     def name(self) -> str:
@@ -142,7 +141,6 @@ class WooCommerceSource:
         key, secret = self.config.consumer_key.get_secret_value(), self.config.consumer_secret.get_secret_value()
 
         def attempt() -> requests.Response:
-            self.requests += 1
             query = oauth.signed_params("GET", url, params, key, secret, clock=self._clock) if self.config.is_http \
                 else params
             response = self.http.request("GET", url, params=query, returned_statuses=RETRY_STATUSES | {404})
