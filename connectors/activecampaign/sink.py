@@ -22,6 +22,7 @@ from typing import Any
 from rfmsync.connectors.activecampaign.api import ActiveCampaignApi
 from rfmsync.connectors.activecampaign.config import MAX_IMPORT, ActiveCampaignSinkConfig
 from rfmsync.connectors.base import ConfiguredSink, PushResult
+from rfmsync.connectors.profiles import email_of
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import TransientError
@@ -33,9 +34,6 @@ NOT_A_CONTACT = "no ActiveCampaign contact with this email (skipped; set add_mis
 BULK_FROM = 10  # ActiveCampaign: use the bulk importer from 10 contacts on (§8.2)
 LIST_ALL_FROM = 200  # unknown emails in one push from which one pass over all contacts is cheaper
 
-
-def _email(change: Change) -> str | None:
-    return change.email.strip().lower() if change.email and change.email.strip() else None
 
 
 class ActiveCampaignSink(ConfiguredSink):
@@ -61,11 +59,11 @@ class ActiveCampaignSink(ConfiguredSink):
         if not changes:
             return PushResult(accepted=[])
         fields = self._fields()
-        rejected = {c.customer_key: NO_EMAIL for c in changes if _email(c) is None}
-        with_email = [c for c in changes if _email(c) is not None]
-        self._find([e for e in dict.fromkeys(_email(c) for c in with_email) if e and e not in self._ids])
+        rejected = {c.customer_key: NO_EMAIL for c in changes if email_of(c) is None}
+        with_email = [c for c in changes if email_of(c) is not None]
+        self._find([e for e in dict.fromkeys(email_of(c) for c in with_email) if e and e not in self._ids])
         skipped = {c.customer_key: NOT_A_CONTACT for c in with_email
-                   if _email(c) not in self._ids and not (self.config.add_missing and c.kind is not ChangeKind.LEFT)}
+                   if email_of(c) not in self._ids and not (self.config.add_missing and c.kind is not ChangeKind.LEFT)}
         sending = [c for c in with_email if c.customer_key not in skipped]
         sets = [c for c in sending if c.kind is not ChangeKind.LEFT]
         if len(sets) >= BULK_FROM:
@@ -80,7 +78,7 @@ class ActiveCampaignSink(ConfiguredSink):
                     self.api.add_tag(contact, self._tag(change.new_segment))
         for change in (c for c in sending if c.kind is ChangeKind.LEFT):
             for field_id in fields.values():
-                self.api.set_field(self._ids[str(_email(change))], field_id, "")
+                self.api.set_field(self._ids[str(email_of(change))], field_id, "")
         if self.config.tags:
             for change in sending:
                 if change.customer_key not in rejected and change.old_segment and change.kind in (
@@ -119,7 +117,7 @@ class ActiveCampaignSink(ConfiguredSink):
                 self._ids[email] = found
 
     def _contact(self, change: Change) -> str:
-        email = str(_email(change))
+        email = str(email_of(change))
         if email not in self._ids:  # created by a bulk import of this run
             found = self.api.contact_id(email)
             if found is None:
@@ -138,7 +136,7 @@ class ActiveCampaignSink(ConfiguredSink):
         """One bulk import request, polled until completed; customer key -> reason of each failure."""
         contacts: list[dict[str, Any]] = []
         for change in changes:
-            contact: dict[str, Any] = {"email": _email(change), "fields": [
+            contact: dict[str, Any] = {"email": email_of(change), "fields": [
                 {"id": int(field_id) if field_id.isdigit() else field_id, "value": change.fields.get(f, "")}
                 for f, field_id in fields.items()]}
             if self.config.tags and change.new_segment and change.kind is not ChangeKind.UPDATED:
@@ -155,7 +153,7 @@ class ActiveCampaignSink(ConfiguredSink):
                                      "batch is sent again on the next run", origin="activecampaign")
             self._sleep(self.config.poll_seconds)
             waited += max(self.config.poll_seconds, 0.001)
-        by_email = {str(_email(c)): c.customer_key for c in changes}
+        by_email = {str(email_of(c)): c.customer_key for c in changes}
         refused = {}
         for failure in info.get("failure") or info.get("failures") or []:
             email = str(failure.get("email") if isinstance(failure, dict) else failure).strip().lower()

@@ -21,6 +21,7 @@ from typing import Any
 from rfmsync.connectors.base import ConfiguredSink, PushResult, SinkMemory
 from rfmsync.connectors.hubspot.api import HubSpotApi
 from rfmsync.connectors.hubspot.config import MAX_INPUTS, HubSpotSinkConfig
+from rfmsync.connectors.profiles import email_of, list_moves
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import PermanentError
@@ -30,9 +31,6 @@ from rfmsync.core.stopping import pause
 NO_EMAIL = "no email address: HubSpot contacts are found by email"
 NOT_A_CONTACT = "no HubSpot contact with this email (skipped; set add_missing to create contacts)"
 
-
-def _email(change: Change) -> str | None:
-    return change.email.strip().lower() if change.email and change.email.strip() else None
 
 
 class HubSpotSink(ConfiguredSink):
@@ -69,13 +67,13 @@ class HubSpotSink(ConfiguredSink):
             self.api.ensure_properties(self.config.property_group, {
                 self.config.property_name(f): BY_NAME[f].label for f in self.fields})
             self._ready = True
-        rejected = {c.customer_key: NO_EMAIL for c in changes if _email(c) is None}
-        with_email = [c for c in changes if _email(c) is not None]
-        unknown = [e for e in dict.fromkeys(_email(c) for c in with_email) if e and e not in self._ids]
+        rejected = {c.customer_key: NO_EMAIL for c in changes if email_of(c) is None}
+        with_email = [c for c in changes if email_of(c) is not None]
+        unknown = [e for e in dict.fromkeys(email_of(c) for c in with_email) if e and e not in self._ids]
         if unknown:
             self._ids.update(self.api.contact_ids(unknown))
         skipped = {c.customer_key: NOT_A_CONTACT for c in with_email
-                   if _email(c) not in self._ids and not (self.config.add_missing and c.kind is not ChangeKind.LEFT)}
+                   if email_of(c) not in self._ids and not (self.config.add_missing and c.kind is not ChangeKind.LEFT)}
         sending = [c for c in with_email if c.customer_key not in skipped]
         for start in range(0, len(sending), MAX_INPUTS):
             chunk = sending[start:start + MAX_INPUTS]
@@ -83,7 +81,7 @@ class HubSpotSink(ConfiguredSink):
             rejected.update(refused)
             for change in chunk:
                 if change.customer_key in accepted:
-                    self._ids[str(_email(change))] = accepted[change.customer_key]
+                    self._ids[str(email_of(change))] = accepted[change.customer_key]
         done = [c for c in changes if c.customer_key not in rejected and c.customer_key not in skipped]
         self._lists(done)
         self.api.save_count()
@@ -94,7 +92,7 @@ class HubSpotSink(ConfiguredSink):
         lines = [f"{sum(1 for c in changes if c.kind is not ChangeKind.LEFT):>8,}  contacts: {names} set",
                  f"{sum(1 for c in changes if c.kind is ChangeKind.LEFT):>8,}  contacts: those properties cleared"]
         if self.config.lists is not None or self.config.list_prefix is not None:
-            moves = _list_moves(changes)
+            moves = list_moves(changes)
             for segment in sorted(moves):
                 if self._wants_list(segment):
                     add, remove = moves[segment]
@@ -104,7 +102,7 @@ class HubSpotSink(ConfiguredSink):
     def _input(self, change: Change) -> dict[str, Any]:
         # An empty string clears a property (§8.1): what leaving every segment does.
         values = {} if change.kind is ChangeKind.LEFT else change.fields
-        return {"id": _email(change), "idProperty": "email", "objectWriteTraceId": change.customer_key,
+        return {"id": email_of(change), "idProperty": "email", "objectWriteTraceId": change.customer_key,
                 "properties": {self.config.property_name(f): values.get(f, "") for f in self.fields}}
 
     def _wants_list(self, segment: str) -> bool:
@@ -123,19 +121,9 @@ class HubSpotSink(ConfiguredSink):
     def _lists(self, changes: Sequence[Change]) -> None:
         if self.config.lists is None and self.config.list_prefix is None:
             return
-        for segment, (add, remove) in sorted(_list_moves(changes).items()):
-            add_ids = [self._ids[e] for c in add if (e := _email(c)) in self._ids]
-            remove_ids = [self._ids[e] for c in remove if (e := _email(c)) in self._ids]
+        for segment, (add, remove) in sorted(list_moves(changes).items()):
+            add_ids = [self._ids[e] for c in add if (e := email_of(c)) in self._ids]
+            remove_ids = [self._ids[e] for c in remove if (e := email_of(c)) in self._ids]
             if self._wants_list(segment) and (add_ids or remove_ids):
                 self.api.change_members(self._list_id(segment), add_ids, remove_ids, f"segment {segment!r}")
 
-
-def _list_moves(changes: Sequence[Change]) -> dict[str, tuple[list[Change], list[Change]]]:
-    """Segment -> (changes to add to its list, changes to remove from it)."""
-    moves: dict[str, tuple[list[Change], list[Change]]] = {}
-    for change in changes:
-        if change.old_segment and change.kind in (ChangeKind.MOVED, ChangeKind.LEFT):
-            moves.setdefault(change.old_segment, ([], []))[1].append(change)
-        if change.new_segment and change.kind in (ChangeKind.MOVED, ChangeKind.ENTERED):
-            moves.setdefault(change.new_segment, ([], []))[0].append(change)
-    return moves

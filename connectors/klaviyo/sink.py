@@ -24,6 +24,7 @@ from typing import Any
 from rfmsync.connectors.base import ConfiguredSink, PushResult, SinkMemory
 from rfmsync.connectors.klaviyo.api import KlaviyoApi
 from rfmsync.connectors.klaviyo.config import KlaviyoSinkConfig
+from rfmsync.connectors.profiles import email_of, list_moves
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.core.diff import Change, ChangeKind
 from rfmsync.core.errors import PermanentError, TransientError
@@ -34,9 +35,6 @@ log = logging.getLogger("rfmsync.connectors.klaviyo")
 NO_EMAIL = "no email address: Klaviyo profiles are found by email"
 NOT_A_PROFILE = "no Klaviyo profile with this email (skipped; set add_missing to create profiles)"
 
-
-def _email(change: Change) -> str | None:
-    return change.email.strip().lower() if change.email and change.email.strip() else None
 
 
 class KlaviyoSink(ConfiguredSink):
@@ -72,13 +70,13 @@ class KlaviyoSink(ConfiguredSink):
         skipped: dict[str, str] = {}
         with_email = []
         for change in changes:
-            if _email(change) is None:
+            if email_of(change) is None:
                 rejected[change.customer_key] = NO_EMAIL
             else:
                 with_email.append(change)
-        self._look_up([e for e in dict.fromkeys(_email(c) for c in with_email) if e and e not in self._ids])
-        present = [c for c in with_email if _email(c) in self._ids]
-        missing = [c for c in with_email if _email(c) not in self._ids]
+        self._look_up([e for e in dict.fromkeys(email_of(c) for c in with_email) if e and e not in self._ids])
+        present = [c for c in with_email if email_of(c) in self._ids]
+        missing = [c for c in with_email if email_of(c) not in self._ids]
         creates: list[Change] = []
         if self.config.add_missing:
             creates = [c for c in missing if c.kind is not ChangeKind.LEFT]
@@ -90,7 +88,7 @@ class KlaviyoSink(ConfiguredSink):
         if creates or len(sets) >= self.config.bulk_threshold:
             rejected.update(self._bulk_import([*sets, *creates]))
             if creates:
-                self._look_up([e for c in creates if (e := _email(c)) and c.customer_key not in rejected])
+                self._look_up([e for c in creates if (e := email_of(c)) and c.customer_key not in rejected])
         else:
             for change in sets:
                 self._patch(change, self._properties(change), (), skipped)
@@ -106,11 +104,9 @@ class KlaviyoSink(ConfiguredSink):
                  f"{', '.join(self.config.property_name(f) for f in self.fields)} set",
                  f"{sum(1 for c in changes if c.kind is ChangeKind.LEFT):>8,}  profiles: those properties cleared"]
         if self.config.lists is not None or self.config.list_prefix is not None:
-            adds, removes = _list_moves(changes)
-            for segment in sorted(set(adds) | set(removes)):
+            for segment, (add, remove) in sorted(list_moves(changes).items()):
                 if self._wants_list(segment):
-                    lines.append(f"{len(adds.get(segment, ())):>8,} added, {len(removes.get(segment, ())):>8,} "
-                                 f"removed  list for {segment!r}")
+                    lines.append(f"{len(add):>8,} added, {len(remove):>8,} removed  list for {segment!r}")
         return lines
 
     # -- profiles ----------------------------------------------------------------------------------
@@ -122,7 +118,7 @@ class KlaviyoSink(ConfiguredSink):
         return {self.config.property_name(f): change.fields.get(f, "") for f in self.fields}
 
     def _patch(self, change: Change, properties: dict[str, str], unset: Sequence[str], skipped: dict[str, str]) -> None:
-        email = _email(change)
+        email = email_of(change)
         assert email is not None
         if self.api.patch_profile(self._ids[email], properties, unset) == 404:
             # Deleted in Klaviyo since it was looked up.
@@ -132,7 +128,7 @@ class KlaviyoSink(ConfiguredSink):
     def _bulk_import(self, changes: Sequence[Change]) -> dict[str, str]:
         """One job for the batch; customer key -> reason for each row Klaviyo refused."""
         profiles: list[dict[str, Any]] = [{"type": "profile", "attributes": {
-            "email": _email(c), "properties": self._properties(c)}} for c in changes]
+            "email": email_of(c), "properties": self._properties(c)}} for c in changes]
         job = self.api.start_import(profiles)
         waited = 0.0
         while (status := self.api.job_status(job)) != "complete":
@@ -176,21 +172,11 @@ class KlaviyoSink(ConfiguredSink):
     def _lists(self, changes: Sequence[Change]) -> None:
         if self.config.lists is None and self.config.list_prefix is None:
             return
-        adds, removes = _list_moves(changes)
-        for moves, add in ((removes, False), (adds, True)):
-            for segment, moved in moves.items():
-                ids = [self._ids[e] for c in moved if (e := _email(c)) in self._ids]
+        moves = sorted(list_moves(changes).items())
+        # Removals first, then adds: Klaviyo has one call for each (1,000 profiles a call).
+        for adding in (False, True):
+            for segment, (add, remove) in moves:
+                ids = [self._ids[e] for c in (add if adding else remove) if (e := email_of(c)) in self._ids]
                 if self._wants_list(segment) and ids:
-                    self.api.list_members(self._list_id(segment), ids, add=add, what=f"segment {segment!r}")
+                    self.api.list_members(self._list_id(segment), ids, add=adding, what=f"segment {segment!r}")
 
-
-def _list_moves(changes: Sequence[Change]) -> tuple[dict[str, list[Change]], dict[str, list[Change]]]:
-    """The changes to add to and remove from each segment's list."""
-    adds: dict[str, list[Change]] = {}
-    removes: dict[str, list[Change]] = {}
-    for change in changes:
-        if change.old_segment and change.kind in (ChangeKind.MOVED, ChangeKind.LEFT):
-            removes.setdefault(change.old_segment, []).append(change)
-        if change.new_segment and change.kind in (ChangeKind.MOVED, ChangeKind.ENTERED):
-            adds.setdefault(change.new_segment, []).append(change)
-    return adds, removes
