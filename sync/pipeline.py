@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydantic import ValidationError
-from rfmsync.connectors.base import AudienceSink, BackfillSource, MemorySink, Sink, Source, SourceCursor
+from rfmsync.connectors.base import BackfillSource, MemorySink, Sink, Source, SourceCursor
 from rfmsync.core.aggregate import aggregate
 from rfmsync.core.batch import OrderBatch
 from rfmsync.core.clock import utc_now
@@ -25,9 +25,9 @@ from rfmsync.core.diff import diff
 from rfmsync.core.fields import current_records
 from rfmsync.core.rfm import ScoredCustomers, score
 from rfmsync.core.stopping import Interrupted
-from rfmsync.sync import audiences, quiet, runs, segment_history, sink_state
+from rfmsync.sync import quiet, runs, segment_history, sink_state
 from rfmsync.sync.ledger import Cursor, Ledger, get_cursor, load_ledger, set_cursor, upsert_orders
-from rfmsync.sync.push import push_sink
+from rfmsync.sync.push import current_for, push_sink
 from rfmsync.sync.run_model import RunOptions, RunSummary, SinkOutcome, StoreBusy, StoreRuntime, safe_error
 from rfmsync.sync.sink_memory import StateSinkMemory
 from rfmsync.sync.state import Database
@@ -230,12 +230,7 @@ def pending_changes(db: Database, store: StoreRuntime, now: datetime | None = No
     for sink in store.sinks:
         fields = sink.fields
         acknowledged = sink_state.load_acknowledged(db, store.name, sink.name, fields)
-        if isinstance(sink, AudienceSink):
-            if summary.contacts is None:
-                summary.contacts = audiences.run_contacts(db, store.name, scored, store.merge_guests_by_email)
-            current, _ = audiences.current_members(sink, summary.contacts)
-        else:
-            current = current_records(scored, fields, summary.history)
+        current, _ = current_for(db, store, sink, summary)
         changes = diff(fields, current, acknowledged)
         # A change still in an unfinished batch is usually in the diff too (the sink never
         # acknowledged it): each customer counts once.

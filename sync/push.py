@@ -43,12 +43,7 @@ def push_sink(db: Database, store: StoreRuntime, sink: Sink, summary: RunSummary
         # A full resync still diffs against what the sink holds, so a customer who moved or left
         # since is taken out of the old segment; everyone else is sent again as they are.
         acknowledged = sink_state.load_acknowledged(db, store.name, sink.name, fields)
-        if audience is not None:
-            if summary.contacts is None:
-                summary.contacts = audiences.run_contacts(db, store.name, summary.scored, store.merge_guests_by_email)
-            current, outcome.not_sendable = audiences.current_members(audience, summary.contacts)
-        else:
-            current = current_records(summary.scored, fields, summary.history)
+        current, outcome.not_sendable = current_for(db, store, sink, summary)
         changes = diff(fields, current, acknowledged)
         if audience is not None and options.full_resync and not options.dry_run:
             _replace_audiences(db, store, audience, summary, current, outcome)
@@ -94,6 +89,17 @@ def push_sink(db: Database, store: StoreRuntime, sink: Sink, summary: RunSummary
         outcome.error = f"unexpected answer from the platform ({type(exc).__name__}); the changes are kept"
         log.error("store %s sink %s: %s", store.name, sink.name, outcome.error)
     return outcome
+
+
+def current_for(db: Database, store: StoreRuntime, sink: Sink, summary: RunSummary) -> tuple[dict[str, Record], int]:
+    """What the sink should hold for each customer now, and (ad sinks) how many customers in a
+    segment it cannot be sent: an ad sink's member texts, every other sink's pushed fields."""
+    assert summary.scored is not None
+    if isinstance(sink, AudienceSink):
+        if summary.contacts is None:  # read once a run, for every ad sink
+            summary.contacts = audiences.run_contacts(db, store.name, summary.scored, store.merge_guests_by_email)
+        return audiences.current_members(sink, summary.contacts)
+    return current_records(summary.scored, sink.fields, summary.history), 0
 
 
 def _replace_audiences(db: Database, store: StoreRuntime, sink: AudienceSink, summary: RunSummary,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adkit import buy_again, google_member, orders_for, person, segments_of
+from adkit import buy_again, google_member, orders_for, person, segments_of, sha
 from fake_google import FakeGoogle
 from pipelinekit import NOW, MemorySource, run
 from rfmsync.connectors.google.config import GoogleSinkConfig
@@ -101,17 +101,17 @@ def test_not_required_consent_sends_everyone_with_consent_as_recorded(google: Fa
     consents = set(google.consents.values())
     # Recorded refusals go as DENIED, unrecorded ones leave consent out; nothing becomes GRANTED by default.
     assert consents == {("GRANTED", "GRANTED"), ("DENIED", "DENIED"), (None, None)}
-    for member, consent in google.consents.items():
-        people = [p for p in PEOPLE if p.email and ("emailAddress", _sha(p.email)) in member]
-        for p in people:
-            if consent == ("GRANTED", "GRANTED"):
-                assert p.email_consent is True
-
-
-def _sha(email: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    assert summary.scored is not None
+    expected = {}
+    for key, segment in segments_of(summary.scored).items():
+        p = BY_KEY[key]
+        sent = [(("emailAddress", sha(p.email.strip().lower())), p.email_consent)] if p.email else []
+        sent += [(("phoneNumber", sha(p.e164)), p.sms_consent)] if p.e164 else []
+        if segment in LISTS and sent:
+            recorded = [consent for _, consent in sent]
+            status = "DENIED" if False in recorded else "GRANTED" if all(recorded) else None
+            expected[tuple(sorted(identifier for identifier, _ in sent))] = (status, status)
+    assert google.consents == expected
 
 
 def test_movers_removed_then_added_and_a_quiet_run_sends_nothing(google: FakeGoogle, db: Database) -> None:

@@ -98,9 +98,9 @@ def test_add_missing_creates_contacts_and_a_refused_input_is_a_reject(hubspot: F
     assert summary.scored is not None
     segmented = segments_of(summary.scored)
     assert hubspot.created == sum(1 for p in PEOPLE[250:] if p.key in segmented)
-    if "typo" in segmented:
-        rows = db.conn.execute("SELECT record_key, reason FROM rejects WHERE origin = 'sink'").fetchall()
-        assert rows == [("typo", "HubSpot refused the contact: VALIDATION_ERROR")]
+    assert "typo" in segmented and summary.sinks[0].rejected == 1
+    rows = db.conn.execute("SELECT record_key, reason FROM rejects WHERE origin = 'sink'").fetchall()
+    assert rows == [("typo", "HubSpot refused the contact: VALIDATION_ERROR")]
 
 
 @pytest.mark.parametrize(("config", "message"), [

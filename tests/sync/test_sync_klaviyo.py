@@ -115,10 +115,9 @@ def test_add_missing_creates_profiles_without_consent_and_keeps_refused_rows(kla
     assert {p.subscriptions for p in klaviyo.profiles.values()} == {"SUBSCRIBED", "NEVER_SUBSCRIBED"}
     assert klaviyo.consent_calls == 0
     outcome = summary.sinks[0]
-    if "typo" in segmented:
-        assert outcome.rejected == 1
-        rows = db.conn.execute("SELECT record_key, reason FROM rejects WHERE origin = 'sink'").fetchall()
-        assert rows == [("typo", "Klaviyo refused the profile: invalid Invalid email address")]
+    assert "typo" in segmented and outcome.rejected == 1
+    rows = db.conn.execute("SELECT record_key, reason FROM rejects WHERE origin = 'sink'").fetchall()
+    assert rows == [("typo", "Klaviyo refused the profile: invalid Invalid email address")]
 
 
 def test_leaving_every_segment_clears_the_properties(klaviyo: FakeKlaviyo, db: Database) -> None:
