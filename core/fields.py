@@ -90,6 +90,8 @@ FIELDS: tuple[PushedField, ...] = (
     PushedField("previous_segment", "Previous RFM segment", lambda p: p.from_history(0)),
     PushedField("segment_changed_at", "RFM segment changed on", lambda p: p.from_history(1)),
 )
+# Fields built from the segment history: the state keeps it only while a sink pushes one of them.
+HISTORY_FIELDS = frozenset({"previous_segment", "segment_changed_at"})
 BY_NAME = {f.name: f for f in FIELDS}
 PUSHABLE_FIELDS = tuple(BY_NAME)
 # What a sink is sent unless its config says otherwise; the first pushed field is always "segment".

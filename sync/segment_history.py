@@ -1,11 +1,14 @@
 """Each customer's segment history, for the `previous_segment` and `segment_changed_at` fields:
 the segment before the last change and the day of that change (the store's date, as scored).
 
-Kept per store in `segment_history`, one row per customer, written by every run that scores for
-real (not a dry run) right after it saved its snapshot. A customer's first segment has no previous
-one and "changed" on the day it was first scored. A store that ran before this table existed is
-seeded once from the score snapshots the state already holds (the last SNAPSHOTS_KEPT runs), oldest
-first, so its first history is what those runs saw rather than "everything changed today".
+Kept per store in `segment_history`, one row per customer, while one of the store's sinks pushes
+one of the two fields: written by every run that scores for real (not a dry run) right after it
+saved its snapshot. A customer's first segment has no previous one and "changed" on the day it was
+first scored. When a sink starts to push them (or the store ran before this table existed), the
+history is seeded from the score snapshots the state already holds (the last SNAPSHOTS_KEPT runs),
+oldest first, so it starts as those runs saw it rather than "everything changed today"; when no
+sink pushes them any more it is dropped, so that a later start seeds it again instead of trusting
+rows that stopped moving.
 """
 
 from __future__ import annotations
@@ -53,6 +56,15 @@ def _write(db: Database, store: str, moved: Mapping[str, History]) -> None:
             "previous_segment = excluded.previous_segment, changed_on = excluded.changed_on",
             [(store, key, h.segment, h.previous, h.changed_on) for key, h in moved.items()])
         conn.execute("INSERT OR IGNORE INTO segment_history_seeded (store) VALUES (?)", (store,))
+
+
+def forget(db: Database, store: str) -> None:
+    """Drops the store's history (no sink pushes it): one indexed look-up when there is none."""
+    if db.conn.execute("SELECT 1 FROM segment_history_seeded WHERE store = ?", (store,)).fetchone() is None:
+        return
+    with db.transaction() as conn:
+        conn.execute("DELETE FROM segment_history WHERE store = ?", (store,))
+        conn.execute("DELETE FROM segment_history_seeded WHERE store = ?", (store,))
 
 
 def _seed(db: Database, store: str, before_run: int | None) -> dict[str, History]:

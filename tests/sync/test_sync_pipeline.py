@@ -248,7 +248,7 @@ def test_changes_carry_the_newest_email_and_guests_merge_by_email(tmp_path: Path
 
 def test_every_pushable_field_can_be_built(tmp_path: Path) -> None:
     db = open_db(tmp_path)
-    summary = run(db, runtime(MemorySource(list(ORDERS)), RecordingSink()))
+    summary = run(db, runtime(MemorySource(list(ORDERS)), RecordingSink(fields=list(PUSHABLE_FIELDS))))
     assert summary.scored is not None
     records = current_records(summary.scored, PUSHABLE_FIELDS, summary.history)
     # ann: 2 days, 3 orders, 230.00, cell 444 (see the first test), R4 F4 -> micro-segment R4F4; first

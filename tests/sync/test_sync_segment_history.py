@@ -60,25 +60,27 @@ def test_the_day_is_the_store_s_and_a_dry_run_writes_nothing(tmp_path: Path) -> 
     db.close()
 
 
-def test_a_store_that_ran_before_the_history_is_seeded_from_its_snapshots(tmp_path: Path) -> None:
+def test_history_starts_from_the_snapshots_when_a_sink_starts_to_push_it_and_stops_with_it(tmp_path: Path) -> None:
     db = open_db(tmp_path)
-    source, sink = MemorySource(orders(), page_size=50), RecordingSink(fields=["segment"])
-    run(db, store(source, sink))
+    source, plain = MemorySource(orders(), page_size=50), RecordingSink(fields=["segment"])
+    run(db, store(source, plain))
     later = NOW + timedelta(days=3)
     source.orders += [order(f"a{i}", "ann", 0, "900.00").model_copy(
         update={"created_at": later - timedelta(hours=i + 1), "updated_at": later - timedelta(hours=i + 1)})
         for i in range(2, 5)]
-    run(db, store(source, sink), at=later)
-    before = segment_history.load(db, "shop")
-    # As an rfmsync before segment history left it: snapshots, no history.
-    with db.transaction() as conn:
-        conn.execute("DELETE FROM segment_history")
-        conn.execute("DELETE FROM segment_history_seeded")
+    run(db, store(source, plain), at=later)
+    assert segment_history.load(db, "shop") == {}  # nobody pushes it: not kept
     history_sink = RecordingSink(name="flows", fields=list(FIELDS))
-    run(db, StoreRuntime(name="shop", tz_name="UTC", settings=SETTINGS, sources=[source],
-                         sinks=[sink, history_sink]), at=later + timedelta(days=1))
-    assert segment_history.load(db, "shop") == before
+    both = StoreRuntime(name="shop", tz_name="UTC", settings=SETTINGS, sources=[source], sinks=[plain, history_sink])
+    run(db, both, at=later + timedelta(days=1))
+    # Seeded from the two runs' snapshots: Ann moved on the 4th, the others were first seen on the 1st.
+    held = segment_history.load(db, "shop")
+    assert {k: (h.previous, h.changed_on) for k, h in held.items()} == {
+        "ann": ("Potential", "2026-11-04"), "bob": ("", "2026-11-01"), "cy": ("", "2026-11-01")}
     pushed = {c.customer_key: (c.fields["previous_segment"], c.fields["segment_changed_at"])
               for c in history_sink.changes()}
-    assert pushed["ann"] == (before["ann"].previous, "2026-11-04") and pushed["bob"] == ("", "2026-11-01")
+    assert pushed == {k: (h.previous, h.changed_on) for k, h in held.items()}
+    # The sink goes: the history is dropped, so a later one seeds it afresh rather than trusting stale rows.
+    run(db, store(source, plain), at=later + timedelta(days=2))
+    assert segment_history.load(db, "shop") == {}
     db.close()
