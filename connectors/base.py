@@ -7,6 +7,7 @@ report per record what the platform accepted.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rfmsync.core.batch import MONEY_SCALE
 from rfmsync.core.diff import Change
 from rfmsync.core.fields import DEFAULT_FIELDS, check_fields
-from rfmsync.core.models import STATUS_CODES, Order
+from rfmsync.core.models import STATUS_CODES, Order, OrderLine
 
 
 class ConnectorConfig(BaseModel):
@@ -87,6 +88,11 @@ class OrderColumns:
     # Marketing consent per order: True, False or None (not recorded), as Order.email_consent.
     email_consent: NDArray[np.object_] | None = None
     sms_consent: NDArray[np.object_] | None = None
+    # Channel class (core.models.CHANNELS) and the source's detail, str or None per order; the
+    # lines as JSON [[[category, ...], units], ...], as the ledger stores them (or None).
+    channel: NDArray[np.object_] | None = None
+    channel_detail: NDArray[np.object_] | None = None
+    order_lines: NDArray[np.object_] | None = None
 
     def __len__(self) -> int:
         return len(self.order_id)
@@ -98,16 +104,20 @@ class OrderColumns:
         currencies = [self.currency] * n if isinstance(self.currency, str) else self.currency.tolist()
         statuses = list(STATUS_CODES)
         nothing = [None] * n
-        phones, email_consents, sms_consents = (nothing if a is None else a.tolist()
-                                                for a in (self.phone, self.email_consent, self.sms_consent))
+        phones, email_consents, sms_consents, channels, details, lines = (
+            nothing if a is None else a.tolist() for a in (self.phone, self.email_consent, self.sms_consent,
+                                                           self.channel, self.channel_detail, self.order_lines))
         return [Order(source=self.source, order_id=oid, customer_key=key, email=email, phone=phone,
                       created_at=datetime.fromtimestamp(created, UTC), updated_at=datetime.fromtimestamp(changed, UTC),
                       amount=Decimal(units) / MONEY_SCALE, currency=currency, status=statuses[code],
-                      email_consent=email_consent, sms_consent=sms_consent)
-                for oid, key, email, phone, created, changed, units, currency, code, email_consent, sms_consent in zip(
+                      email_consent=email_consent, sms_consent=sms_consent, channel=channel, channel_detail=detail,
+                      lines=tuple(OrderLine(categories=tuple(names), amount=Decimal(units) / MONEY_SCALE)
+                                  for names, units in json.loads(lined or "[]")))
+                for (oid, key, email, phone, created, changed, units, currency, code, email_consent, sms_consent,
+                     channel, detail, lined) in zip(
                     self.order_id.tolist(), self.customer_key.tolist(), self.email.tolist(), phones,
                     self.created_utc.tolist(), updated, self.amount_units.tolist(), currencies,
-                    self.status_code.tolist(), email_consents, sms_consents, strict=True)]
+                    self.status_code.tolist(), email_consents, sms_consents, channels, details, lines, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,10 @@ class Contact:
     phone: str | None
     email_consent: bool | None = None
     sms_consent: bool | None = None
+    # Every other email and phone the customer is known by (a store with several sources: the web
+    # shop's email and the POS's phone), normalized; the sink's consent rules apply to them alike.
+    other_emails: tuple[str, ...] = ()
+    other_phones: tuple[str, ...] = ()
 
 
 class SourceCursor(BaseModel):

@@ -29,6 +29,12 @@ STATUS_CODES: dict[OrderStatus, int] = {status: code for code, status in enumera
 EXCLUDED_STATUS_CODES = tuple(sorted(STATUS_CODES[s] for s in EXCLUDED_STATUSES))
 
 
+# Channel classes an order is sold through, as stores filter on them (rfm.channels): the web shop,
+# a point of sale, a marketplace (Amazon, eBay, Etsy through the shop), a phone or email order
+# entered by staff, a subscription renewal, anything else.
+CHANNELS = ("web", "pos", "marketplace", "staff", "subscription", "other")
+
+
 def _aware_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must carry a time zone (naive times are ambiguous)")
@@ -41,6 +47,21 @@ AwareUtc = Annotated[datetime, AfterValidator(_aware_utc)]
 # Store-currency units per unit of another currency: above this a rate is a typo (the widest real
 # pairs, such as IRR per EUR, are below 100,000), and nan or inf would overflow amounts.
 MAX_RATE = 1_000_000.0
+
+
+class OrderLine(BaseModel):
+    """What an order's line adds to its net amount (after discounts and its refunds), and the
+    product categories of its product (a product may be in several)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    categories: tuple[str, ...]
+    amount: Decimal
+
+    @field_validator("categories")
+    @classmethod
+    def _named(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name.strip() for name in value if name.strip()))
 
 
 class Order(BaseModel):
@@ -60,8 +81,13 @@ class Order(BaseModel):
     amount: Decimal
     currency: str = Field(min_length=3, max_length=3)
     status: OrderStatus = OrderStatus.PAID
+    # The channel's class (CHANNELS) and the source's own detail of it: a shop platform's sales
+    # channel name, a point of sale's location id.
     channel: str | None = None
-    categories: tuple[str, ...] = ()
+    channel_detail: str | None = None
+    # The order's lines with their product categories, for stores that score on some categories
+    # (rfm.categories); empty when the source records none.
+    lines: tuple[OrderLine, ...] = ()
     # The customer's marketing consent as the source recorded it when the order was read (a platform's
     # email and SMS marketing states; a file's accepts_marketing column); None: not recorded. Ad
     # sinks send an identifier only with its consent (or a store's ad_consent = "not_required").
@@ -75,6 +101,13 @@ class Order(BaseModel):
             return None
         value = value.strip()
         return value or None
+
+    @field_validator("channel")
+    @classmethod
+    def _known_channel(cls, value: str | None) -> str | None:
+        if value is not None and value not in CHANNELS:
+            raise ValueError(f"expected one of {', '.join(CHANNELS)}")
+        return value
 
     @field_validator("currency")
     @classmethod

@@ -11,7 +11,8 @@ from rfmsync.connectors.base import AUDIENCE_FIELDS, AudienceSink, Contact
 from rfmsync.core.diff import Change, Record
 from rfmsync.core.fields import current_records
 from rfmsync.core.rfm import ScoredCustomers
-from rfmsync.sync.ledger import audience_contacts
+from rfmsync.sync.contacts import audience_contacts
+from rfmsync.sync.ledger import Ledger
 from rfmsync.sync.sink_state import json_strings
 from rfmsync.sync.state import Database
 
@@ -27,10 +28,9 @@ class RunContacts:
     contacts: dict[str, Contact]
 
 
-def run_contacts(db: Database, store: str, scored: ScoredCustomers, merge_guests_by_email: bool) -> RunContacts:
+def run_contacts(db: Database, store: str, scored: ScoredCustomers, ledger: Ledger | None) -> RunContacts:
     segments = {key: segment for key, (segment,) in current_records(scored, ["segment"]).items() if segment}
-    return RunContacts(segments, audience_contacts(db, store, list(segments),
-                                                   merge_guests_by_email=merge_guests_by_email))
+    return RunContacts(segments, audience_contacts(db, store, list(segments), ledger=ledger))
 
 
 def current_members(sink: AudienceSink, known: RunContacts) -> tuple[dict[str, Record], int]:

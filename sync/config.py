@@ -31,6 +31,7 @@ from pydantic import (
 )
 from rfmsync.connectors.base import SinkConfig, SourceConfig
 from rfmsync.connectors.discovery import Registry, default_registry
+from rfmsync.connectors.identifiers import check_phone_region
 from rfmsync.core.custom import CustomScheme, check_scheme, scheme_from_toml
 from rfmsync.core.errors import ConfigError, SchemeError
 from rfmsync.core.models import MAX_RATE
@@ -78,6 +79,18 @@ class RfmConfig(_Strict):
     weights: WeightsConfig = WeightsConfig()
     comparison: ComparisonConfig = ComparisonConfig()
     ranges: RangesConfig = RangesConfig()
+    # Score on a subset of orders: their channel class or source detail ("pos", "web", a point of
+    # sale's location id) and/or the product categories of their lines (an order counts with the amount
+    # of its lines in these categories). Empty: every order.
+    channels: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+
+    @field_validator("channels", "categories")
+    @classmethod
+    def _no_blank(cls, value: list[str]) -> list[str]:
+        if any(not item.strip() for item in value):
+            raise ValueError("expected names, not empty strings")
+        return value
 
     @field_validator("scheme")
     @classmethod
@@ -111,6 +124,9 @@ class StoreConfig(_Strict):
     # Ad audiences get only customers whose marketing consent the source recorded; "not_required"
     # states that the shop has another legal basis and sends every customer (consent as recorded).
     ad_consent: Literal["required", "not_required"] = "required"
+    # With several sources, customers are matched by email, then phone: numbers written without a
+    # country code are read as this region's (e.g. "DE"); without it only "+49..." numbers match.
+    phone_region: str | None = None
     sources: list[SourceConfig] = Field(default_factory=list)
     sinks: list[SinkConfig] = Field(default_factory=list)
     rfm: RfmConfig = RfmConfig()
@@ -125,6 +141,8 @@ class StoreConfig(_Strict):
         except ValueError as exc:
             raise ValueError(f"not a cron expression (minute hour day month weekday): {exc}") from None
         return value
+
+    _region = field_validator("phone_region")(check_phone_region)
 
     @field_validator("rates")
     @classmethod

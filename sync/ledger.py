@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
-from rfmsync.connectors.base import Contact, OrderColumns
+from rfmsync.connectors.base import OrderColumns
 from rfmsync.core.batch import OrderBatch, to_units
 from rfmsync.core.models import STATUS_CODES, Order
+from rfmsync.sync import identity
 from rfmsync.sync import ledger_snapshots as snapshots
+from rfmsync.sync.identity import SINGLE_SOURCE, Identity, Observed
 from rfmsync.sync.state import Database
 
 _UPSERT = """
 INSERT INTO orders (store, source, order_id, customer_key, email, phone, created_utc, updated_utc,
-                    amount_units, currency, status, channel, email_consent, sms_consent)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    amount_units, currency, status, channel, email_consent, sms_consent, channel_detail, order_lines)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (store, source, order_id) DO UPDATE SET
     customer_key = excluded.customer_key, email = excluded.email, phone = excluded.phone,
     created_utc = excluded.created_utc, updated_utc = excluded.updated_utc,
     amount_units = excluded.amount_units, currency = excluded.currency, status = excluded.status,
-    channel = excluded.channel, email_consent = excluded.email_consent, sms_consent = excluded.sms_consent
+    channel = excluded.channel, email_consent = excluded.email_consent, sms_consent = excluded.sms_consent,
+    channel_detail = excluded.channel_detail, order_lines = excluded.order_lines
 WHERE excluded.updated_utc >= orders.updated_utc
 """
 
@@ -40,7 +45,7 @@ def _row(store: str, order: Order) -> tuple[object, ...]:
     updated = int(order.updated_at.timestamp()) if order.updated_at else created
     return (store, order.source, order.order_id, order.customer_key, order.email, order.phone, created, updated,
             to_units(order.amount), order.currency, order.status.value, order.channel, _flag(order.email_consent),
-            _flag(order.sms_consent))
+            _flag(order.sms_consent), order.channel_detail, snapshots.lines_json(order))
 
 
 def _flag(value: bool | None) -> int | None:
@@ -93,6 +98,26 @@ def order_count(db: Database, store: str) -> int:
 
 
 @dataclass(frozen=True)
+class OrderFilter:
+    """The subset of orders a store scores on (rfm.channels, rfm.categories); empty: every order.
+
+    A channel matches an order's class ("pos") or its source's detail (a point of sale's location
+    id, a shop platform's channel name), case-insensitively. With categories an order counts with the amount of its
+    lines in them; an order with none (or from a source that records no categories) is left out.
+    """
+
+    channels: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, channels: Sequence[str] = (), categories: Sequence[str] = ()) -> OrderFilter:
+        return cls(frozenset(c.strip().lower() for c in channels), frozenset(c.strip().casefold() for c in categories))
+
+    def __bool__(self) -> bool:
+        return bool(self.channels or self.categories)
+
+
+@dataclass(frozen=True)
 class Ledger:
     """A store's scorable orders as columns, plus counts for summaries."""
 
@@ -101,168 +126,132 @@ class Ledger:
     currency_codes: NDArray[np.int64]  # per order, into currency_names: for conversion or exclusion
     orders_total: int
     orders_without_customer: int
+    # How the sources' customers map to the store's (sync/identity.py), for contacts and reports.
+    identity: Identity = SINGLE_SOURCE
+    merge_guests_by_email: bool = False
+    orders_filtered_out: int = 0  # not in the store's rfm.channels / rfm.categories
 
 
-# The key an order scores under: the source's customer id, or for guests (when the store allows it)
-# "email:" + the normalized email. SQLite's lower() folds ASCII only, as normalize_email's
+# The key an order has in its source: the source's customer id, or for guests (when the store allows
+# it) "email:" + the normalized email. SQLite's lower() folds ASCII only, as normalize_email's
 # str.lower() does for the addresses shops hold; trim() drops the same spaces strip() does.
-_KEY = ("COALESCE(customer_key, CASE WHEN ? AND email IS NOT NULL AND trim(email) != '' "
-        "THEN 'email:' || lower(trim(email)) END)")
+SOURCE_KEY = ("COALESCE(customer_key, CASE WHEN ? AND email IS NOT NULL AND trim(email) != '' "
+              "THEN 'email:' || lower(trim(email)) END)")
 # Status text to STATUS_CODES in SQL: decoding a million strings in Python costs half a second.
 _STATUS = "CASE status " + " ".join(f"WHEN '{s.value}' THEN {c}" for s, c in STATUS_CODES.items()) + " END"
+_NODE_SEP = "\x1f"
 
 
-def load_ledger(db: Database, store: str, *, merge_guests_by_email: bool = False) -> Ledger:
+def load_ledger(db: Database, store: str, *, merge_guests_by_email: bool = False, source_order: Sequence[str] = (),
+                phone_region: str | None = None, order_filter: OrderFilter | None = None,
+                write_identity: bool = True) -> Ledger:
     """All of a store's orders, every source together (rows and snapshots), as one customer base.
 
     Guests (no customer id) are merged by normalized email when the store allows it; orders with
-    neither stay in the ledger and are counted, not scored. Columns are joined and factorized by
-    Arrow, never with a Python loop per order (which cost seconds per million orders).
+    neither stay in the ledger and are counted, not scored. With several sources, their customers
+    are matched into the store's (sync/identity.py). Columns are joined and factorized by Arrow,
+    never with a Python loop per order (which cost seconds per million orders).
     """
-    merge = int(merge_guests_by_email)
-    rows = db.conn.execute(f"SELECT {_KEY}, created_utc, amount_units, currency, {_STATUS} FROM orders "
-                           f"WHERE store = ? AND {_KEY} IS NOT NULL", (merge, store, merge)).fetchall()
-    keys, created, amounts, currencies, statuses = zip(*rows, strict=True) if rows else ((), (), (), (), ())
-    parts_keys = [pa.array(keys, type=pa.string())]
-    parts_created = [np.asarray(created, dtype=np.int64)]
-    parts_amounts = [np.asarray(amounts, dtype=np.int64)]
-    parts_currencies = [pa.array(currencies, type=pa.string())]
-    parts_statuses = [np.asarray(statuses, dtype=np.uint8)]
+    wanted = order_filter or OrderFilter()
+    table = _scorable_orders(db, store, merge_guests_by_email, with_filter_columns=bool(wanted))
     total = order_count(db, store)
-    table = snapshots.read_store(db, store)
-    if table is not None:
-        snapshot_keys = snapshots.customer_keys(table, merge_guests_by_email)
-        scorable = pc.is_valid(snapshot_keys)
-        table = table.filter(scorable)
-        parts_keys.append(snapshot_keys.filter(scorable))
-        parts_created.append(table["created_utc"].to_numpy())
-        parts_amounts.append(table["amount_units"].to_numpy())
-        parts_currencies.append(table["currency"].combine_chunks())
-        parts_statuses.append(snapshots.status_codes(table))
-    customer_keys = pa.concat_arrays(parts_keys).dictionary_encode()
-    currency = pa.concat_arrays(parts_currencies).dictionary_encode()
+    scorable = table.num_rows
+    if wanted:
+        table = _filtered(table, wanted)
+    identity = _resolve(db, store, merge_guests_by_email, source_order, phone_region, write_identity)
+    keys = table["key"].combine_chunks()
+    if identity.by_node is not None:
+        nodes = pc.binary_join_element_wise(table["source"].combine_chunks(), keys, _NODE_SEP).dictionary_encode()
+        mapped = [identity.key_of(*node.split(_NODE_SEP, 1)) for node in nodes.dictionary.to_pylist()]
+        keys = pa.array(mapped, type=pa.string()).take(nodes.indices)
+    customer_keys = keys.dictionary_encode()
+    currency = table["currency"].combine_chunks().dictionary_encode()
     batch = OrderBatch(
         customer_ids=customer_keys.dictionary.to_pylist(),
         customer_codes=customer_keys.indices.to_numpy().astype(np.int64),
-        created_utc=np.concatenate(parts_created),
-        amount_units=np.concatenate(parts_amounts),
-        status_codes=np.concatenate(parts_statuses),
+        created_utc=table["created_utc"].to_numpy(),
+        amount_units=table["amount_units"].to_numpy(),
+        status_codes=table["status"].to_numpy().astype(np.uint8),
     )
     return Ledger(batch, currency.dictionary.to_pylist(), currency.indices.to_numpy().astype(np.int64), total,
-                  total - len(batch))
+                  total - scorable, identity, merge_guests_by_email, scorable - len(batch))
 
 
-# Past this many customers one scan of the ledger beats chunked index look-ups (measured on 1M orders:
-# 100k look-ups 5.6 s, one scan 1.4 s).
-BULK_CONTACTS = 10_000
+_FILTER_COLUMNS = ("channel", "channel_detail", "order_lines")
 
 
-def contacts_for(db: Database, store: str, keys: Sequence[str], *, merge_guests_by_email: bool = False,
-                 ) -> dict[str, tuple[str | None, str | None]]:
-    """Email and phone of each customer, from their most recently updated order that has one.
-
-    Only the customers a sink is about to be sent are looked up, through the indexes on customer id
-    and guest email, so a run with few changes reads few rows; snapshots are filtered in Arrow.
-    """
-    found = _newest(db, store, keys, ("email", "phone"), merge_guests_by_email)
-    return {key: (_str(v[0]), _str(v[1])) for key, v in found.items()}
-
-
-def audience_contacts(db: Database, store: str, keys: Sequence[str], *, merge_guests_by_email: bool = False,
-                      ) -> dict[str, Contact]:
-    """Email, phone and the consent of each, each from the customer's most recently updated order
-    that records it (consent is the customer's as of that order; an older order's refusal does not
-    outlive a newer grant, nor the other way round)."""
-    found = _newest(db, store, keys, ("email", "phone", "email_consent", "sms_consent"), merge_guests_by_email)
-    return {key: Contact(_str(v[0]), _str(v[1]), _bool(v[2]), _bool(v[3])) for key, v in found.items()}
-
-
-def _str(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-def _bool(value: object) -> bool | None:
-    return None if value is None else bool(value)
-
-
-def _newest(db: Database, store: str, keys: Sequence[str], columns: Sequence[str], merge_guests_by_email: bool,
-            ) -> dict[str, list[object]]:
-    """Per customer, each column's value from their most recently updated order that has one."""
-    if not keys:
-        return {}
+def _scorable_orders(db: Database, store: str, merge_guests_by_email: bool, *, with_filter_columns: bool) -> Any:
+    """Every order with a key, rows and snapshots, as one table: source, key, created_utc,
+    amount_units, currency, status (codes), and the filter columns when asked for."""
     merge = int(merge_guests_by_email)
-    newest: dict[str, list[tuple[object, int] | None]] = {}
-    bulk = len(keys) > BULK_CONTACTS
-    by_id = [k for k in keys if not k.startswith("email:")]
-    guests = [k.removeprefix("email:") for k in keys if k.startswith("email:")] if merge_guests_by_email else []
-    width = len(columns)
-    for slot, column in enumerate(columns):
-        for key, value, updated in (_all_rows_newest(db, store, merge, column) if bulk
-                                    else _rows_newest(db, store, column, by_id, guests)):
-            _keep_newer(newest, key, slot, value, updated, width)
-    table = snapshots.read_store(db, store)
-    if table is not None:
-        snapshot_keys = snapshots.customer_keys(table, merge_guests_by_email)
-        if not bulk:
-            wanted = pc.fill_null(pc.is_in(snapshot_keys, value_set=pa.array(list(keys), type=pa.string())), False)
-            table, snapshot_keys = table.filter(wanted), snapshot_keys.filter(wanted)
-        for slot, column in enumerate(columns):
-            for key, value, updated in snapshots.newest_values(table, snapshot_keys, column):
-                _keep_newer(newest, key, slot, value, updated, width)
-    return {key: [held[0] if held else None for held in pair] for key, pair in newest.items()}
+    extra = "".join(f", {c}" for c in _FILTER_COLUMNS) if with_filter_columns else ""
+    rows = db.conn.execute(f"SELECT source, {SOURCE_KEY}, created_utc, amount_units, currency, {_STATUS}{extra} "
+                           f"FROM orders WHERE store = ? AND {SOURCE_KEY} IS NOT NULL",
+                           (merge, store, merge)).fetchall()
+    names = ["source", "key", "created_utc", "amount_units", "currency", "status",
+             *(_FILTER_COLUMNS if with_filter_columns else ())]
+    types = [pa.string(), pa.string(), pa.int64(), pa.int64(), pa.string(), pa.uint8(), pa.string(), pa.string(),
+             pa.string()]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    parts = [pa.table([pa.array(values, type=kind) for values, kind in zip(columns, types, strict=False)], names=names)]
+    snapshot = snapshots.read_store(db, store)
+    if snapshot is not None:
+        keys = snapshots.customer_keys(snapshot, merge_guests_by_email)
+        usable = pc.is_valid(keys)
+        snapshot = snapshot.filter(usable)
+        parts.append(pa.table([snapshot["source"], keys.filter(usable), snapshot["created_utc"],
+                               snapshot["amount_units"], snapshot["currency"],
+                               pa.array(snapshots.status_codes(snapshot), type=pa.uint8()),
+                               *(snapshot[c] for c in _FILTER_COLUMNS if with_filter_columns)], names=names))
+    return pa.concat_tables(parts).combine_chunks()
 
 
-def _keep_newer(newest: dict[str, list[tuple[object, int] | None]], key: str, slot: int, value: object,
-                updated: int, width: int) -> None:
-    pair = newest.get(key)
-    if pair is None:
-        pair = newest[key] = [None] * width
-    held = pair[slot]
-    if held is None or updated >= held[1]:
-        pair[slot] = (value, updated)
+def _filtered(table: Any, wanted: OrderFilter) -> Any:
+    if wanted.channels:
+        channels = pa.array(sorted(wanted.channels), type=pa.string())
+        match = pc.or_kleene(pc.is_in(pc.utf8_lower(table["channel"]), value_set=channels),
+                             pc.is_in(pc.utf8_lower(table["channel_detail"]), value_set=channels))
+        table = table.filter(pc.fill_null(match, False))
+    if wanted.categories:
+        amounts = [None if text is None else _category_units(text, wanted.categories)
+                   for text in table["order_lines"].to_pylist()]
+        in_categories = pa.array(amounts, type=pa.int64())
+        table = table.set_column(table.schema.get_field_index("amount_units"), "amount_units", in_categories)
+        table = table.filter(pc.fill_null(pc.not_equal(in_categories, 0), False))
+    return table
 
 
-def _rows_newest(db: Database, store: str, column: str, by_id: Sequence[str], guests: Sequence[str]
-                 ) -> Iterator[tuple[str, object, int]]:
-    present = _present(column)
-    for start in range(0, len(by_id), 500):  # SQLite's default limit on bound parameters is 999+
-        chunk = by_id[start:start + 500]
-        # SQLite takes the bare column from the row holding MAX(): the newest order's value.
-        query = (f"SELECT customer_key, {column}, MAX(updated_utc) FROM orders WHERE store = ? AND "
-                 f"customer_key IN ({','.join('?' * len(chunk))}) AND {present} GROUP BY customer_key")
-        yield from db.conn.execute(query, (store, *chunk))
-    for start in range(0, len(guests), 500):
-        chunk = guests[start:start + 500]
-        query = (f"SELECT 'email:' || lower(trim(email)) AS g, {column}, MAX(updated_utc) FROM orders "
-                 f"WHERE store = ? AND customer_key IS NULL AND lower(trim(email)) IN ({','.join('?' * len(chunk))})"
-                 f" AND {present} GROUP BY g")
-        yield from db.conn.execute(query, (store, *chunk))
+def _category_units(text: str, wanted: frozenset[str]) -> int:
+    """The amount of an order's lines with a category in `wanted` (a line in two of them counts once)."""
+    return sum(int(units) for names, units in json.loads(text) if any(n.casefold() in wanted for n in names))
 
 
-def _present(column: str) -> str:
-    # Text columns hold "" for nothing in rows written by older versions; consent is 0, 1 or NULL.
-    return f"{column} IS NOT NULL" if column.endswith("_consent") else f"{column} IS NOT NULL AND {column} != ''"
+def _resolve(db: Database, store: str, merge_guests_by_email: bool, source_order: Sequence[str],
+             phone_region: str | None, write: bool) -> Identity:
+    sources = {row[0] for row in db.conn.execute("SELECT DISTINCT source FROM orders WHERE store = ?", (store,))}
+    sources.update(snapshots.sources(db, store))
+    mapped = db.conn.execute("SELECT 1 FROM identity_nodes WHERE store = ? LIMIT 1", (store,)).fetchone()
+    if len(sources) <= 1 and mapped is None:
+        return SINGLE_SOURCE
+    return identity.resolve(db, store, _observed(db, store, merge_guests_by_email), source_order, phone_region,
+                            write=write)
 
 
-def _all_rows_newest(db: Database, store: str, merge: int, column: str) -> Iterator[tuple[str, object, int]]:
-    query = (f"SELECT {_KEY} AS key, {column}, MAX(updated_utc) FROM orders WHERE store = ? AND "
-             f"{_present(column)} GROUP BY key HAVING key IS NOT NULL")
-    yield from db.conn.execute(query, (merge, store))
-
-
-def customers_without_email(db: Database, store: str, *, merge_guests_by_email: bool = False) -> int:
-    """Scorable customers none of whose orders carries an email (for reports; reads every order)."""
+def _observed(db: Database, store: str, merge_guests_by_email: bool) -> Iterator[Observed]:
+    """Each distinct (source, source key, normalized email, phone) the ledger holds."""
     merge = int(merge_guests_by_email)
-    has_email: dict[str, bool] = dict(db.conn.execute(
-        f"SELECT {_KEY} AS key, MAX(email IS NOT NULL AND trim(email) != '') FROM orders WHERE store = ? "
-        "GROUP BY key HAVING key IS NOT NULL", (merge, store)).fetchall())
+    yield from db.conn.execute(
+        f"SELECT DISTINCT source, {SOURCE_KEY} AS k, NULLIF(lower(trim(email)), ''), NULLIF(trim(phone), '') "
+        f"FROM orders WHERE store = ? AND k IS NOT NULL", (merge, store))
     table = snapshots.read_store(db, store)
-    if table is not None:
-        snapshot_keys = snapshots.customer_keys(table, merge_guests_by_email)
-        for key in pc.unique(snapshot_keys.filter(pc.is_valid(snapshot_keys))).to_pylist():
-            has_email.setdefault(key, False)
-        # As the SQL above: an email of only spaces is no email.
-        present = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim(table["email"], characters=" ")), 0), False)
-        for key in pc.unique(snapshot_keys.filter(pc.and_(present, pc.is_valid(snapshot_keys)))).to_pylist():
-            has_email[key] = True
-    return sum(1 for flag in has_email.values() if not flag)
+    if table is None:
+        return
+    keys = snapshots.customer_keys(table, merge_guests_by_email)
+    email = pc.ascii_lower(pc.utf8_trim(table["email"], characters=" "))
+    phone = pc.utf8_trim(table["phone"], characters=" ")
+    empty = pa.scalar(None, pa.string())
+    seen = pa.table({"source": table["source"], "key": keys,
+                     "email": pc.if_else(pc.equal(email, ""), empty, email),
+                     "phone": pc.if_else(pc.equal(phone, ""), empty, phone)}).filter(pc.is_valid(keys))
+    distinct = seen.group_by(["source", "key", "email", "phone"], use_threads=False).aggregate([])
+    yield from zip(*(distinct[c].to_pylist() for c in ("source", "key", "email", "phone")), strict=True)

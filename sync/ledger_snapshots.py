@@ -13,6 +13,7 @@ write moves the source's rows in, and model orders for a source that has a snaps
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -35,6 +36,8 @@ SCHEMA = pa.schema([
     ("created_utc", pa.int64()), ("updated_utc", pa.int64()), ("amount_units", pa.int64()),
     ("currency", pa.string()), ("status", _STATUS_TYPE),
     ("email_consent", pa.bool_()), ("sms_consent", pa.bool_()),
+    # Channel class and detail; the lines' categories and amounts as JSON (lines_json).
+    ("channel", pa.string()), ("channel_detail", pa.string()), ("order_lines", pa.string()),
 ])
 _STATUS_NAMES = [status.value for status in STATUS_CODES]
 _WRITE_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
@@ -57,7 +60,9 @@ def table_of_columns(columns: OrderColumns) -> Any:
         pa.array(columns.amount_units, type=pa.int64()),
         pa.repeat(pa.scalar(columns.currency, pa.string()), n) if isinstance(columns.currency, str)
         else pa.array(columns.currency, type=pa.string()),
-        status, _optional(columns.email_consent, n, pa.bool_()), _optional(columns.sms_consent, n, pa.bool_())],
+        status, _optional(columns.email_consent, n, pa.bool_()), _optional(columns.sms_consent, n, pa.bool_()),
+        _optional(columns.channel, n, pa.string()), _optional(columns.channel_detail, n, pa.string()),
+        _optional(columns.order_lines, n, pa.string())],
         schema=SCHEMA)
 
 
@@ -76,7 +81,7 @@ def table_of_orders(orders: Sequence[Order]) -> Any:
     return _table_of_rows([
         (o.order_id, o.customer_key, o.email, o.phone, int(o.created_at.timestamp()),
          int((o.updated_at or o.created_at).timestamp()), to_units(o.amount), o.currency, o.status.value,
-         o.email_consent, o.sms_consent)
+         o.email_consent, o.sms_consent, o.channel, o.channel_detail, lines_json(o))
         for o in orders])
 
 
@@ -138,12 +143,12 @@ def _read_source(conn: sqlite3.Connection, store: str, source: str) -> Any | Non
 def _take_rows(conn: sqlite3.Connection, store: str, source: str) -> Any | None:
     """The source's orders stored as rows (by an rfmsync before snapshots), removed from the rows."""
     rows = conn.execute("SELECT order_id, customer_key, email, phone, created_utc, updated_utc, amount_units, "
-                        "currency, status, email_consent, sms_consent FROM orders WHERE store = ? AND source = ?",
-                        (store, source)).fetchall()
+                        "currency, status, email_consent, sms_consent, channel, channel_detail, order_lines "
+                        "FROM orders WHERE store = ? AND source = ?", (store, source)).fetchall()
     if not rows:
         return None
     conn.execute("DELETE FROM orders WHERE store = ? AND source = ?", (store, source))
-    return _table_of_rows([(*row[:9], _bool(row[9]), _bool(row[10])) for row in rows])
+    return _table_of_rows([(*row[:9], _bool(row[9]), _bool(row[10]), *row[11:]) for row in rows])
 
 
 def _bool(value: int | None) -> bool | None:
@@ -165,11 +170,25 @@ def write(conn: sqlite3.Connection, store: str, source: str, table: Any) -> None
 
 
 def read_store(db: Database, store: str) -> Any | None:
-    """Every snapshot of the store as one table (order ids are unique per source, so none collide)."""
-    sources = [row[0] for row in db.conn.execute(
-        "SELECT DISTINCT source FROM order_snapshots WHERE store = ?", (store,))]
-    tables = [t for t in (_read_source(db.conn, store, s) for s in sources) if t is not None]
+    """Every snapshot of the store as one table with a `source` column (order ids are unique per
+    source, so none collide)."""
+    tables = []
+    for source in sources(db, store):
+        table = _read_source(db.conn, store, source)
+        if table is not None:
+            tables.append(table.append_column("source", pa.repeat(pa.scalar(source, pa.string()), table.num_rows)))
     return pa.concat_tables(tables) if tables else None
+
+
+def sources(db: Database, store: str) -> list[str]:
+    return [row[0] for row in db.conn.execute("SELECT DISTINCT source FROM order_snapshots WHERE store = ?", (store,))]
+
+
+def lines_json(order: Order) -> str | None:
+    """An order's lines as stored: [[["Coffee", "Gifts"], units], ...], or None without lines."""
+    if not order.lines:
+        return None
+    return json.dumps([[list(line.categories), to_units(line.amount)] for line in order.lines], ensure_ascii=False)
 
 
 def order_count(db: Database, store: str) -> int:

@@ -79,7 +79,7 @@ def _run_leased(db: Database, store: StoreRuntime, options: RunOptions) -> RunSu
                 summary.sinks = [SinkOutcome(sink.name, given_up=len(sink_state.given_up(db, store.name, sink.name)))
                                  for sink in store.sinks]
             else:
-                summary.scored = _score(db, store, started, summary)
+                summary.scored = _score(db, store, started, summary, write=not options.dry_run)
                 if not options.dry_run:
                     runs.save_snapshot(db, store.name, summary.run_id, _as_of(store, started), summary.scored)
                 summary.history = _history(db, store, summary, _as_of(store, started), write=not options.dry_run)
@@ -106,7 +106,8 @@ def _run_leased(db: Database, store: StoreRuntime, options: RunOptions) -> RunSu
 
 def _inputs_key(store: StoreRuntime, started: datetime) -> str:
     settings = (store.settings, store.tz_name, store.window_days, store.half_life_days, store.currency,
-                sorted(store.rates.items()), store.merge_guests_by_email, store.returns, store.ad_consent_required)
+                sorted(store.rates.items()), store.merge_guests_by_email, store.returns, store.ad_consent_required,
+                store.phone_region, sorted(store.order_filter.channels), sorted(store.order_filter.categories))
     # A sink's config decides what it is sent too (an ad sink's segments, a phone region); pydantic's
     # repr masks secrets.
     return quiet.inputs_key(as_of=_as_of(store, started), settings=settings,
@@ -199,8 +200,12 @@ def _in_store_currency(ledger: Ledger, store: StoreRuntime) -> OrderBatch:
                       batch.status_codes[keep])
 
 
-def _score(db: Database, store: StoreRuntime, started: datetime, summary: RunSummary) -> ScoredCustomers:
-    ledger = load_ledger(db, store.name, merge_guests_by_email=store.merge_guests_by_email)
+def _score(db: Database, store: StoreRuntime, started: datetime, summary: RunSummary, *, write: bool = True,
+           ) -> ScoredCustomers:
+    # A dry run or a report matches new customers as a run would, and records none of it.
+    ledger = load_ledger(db, store.name, merge_guests_by_email=store.merge_guests_by_email,
+                         source_order=[source.name for source in store.sources], phone_region=store.phone_region,
+                         order_filter=store.order_filter, write_identity=write)
     summary.ledger = ledger
     batch = _in_store_currency(ledger, store)
     metrics, counts = aggregate(batch, _as_of(store, started), ZoneInfo(store.tz_name), store.window_days,
@@ -251,5 +256,5 @@ def score_from_ledger(db: Database, store: StoreRuntime, now: datetime | None = 
     nothing pushed), for reports; the summary holds the scores, the ledger and the order counts."""
     started = now or utc_now()
     summary = RunSummary(run_id=0, store=store.name)
-    summary.scored = _score(db, store, started, summary)
+    summary.scored = _score(db, store, started, summary, write=False)
     return summary, _as_of(store, started)

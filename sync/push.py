@@ -13,7 +13,7 @@ from rfmsync.core.diff import Change, ChangeKind, Record, diff, with_contacts
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
 from rfmsync.core.fields import current_records
 from rfmsync.sync import audiences, sink_state
-from rfmsync.sync.ledger import contacts_for
+from rfmsync.sync.contacts import contacts_for
 from rfmsync.sync.run_model import RunOptions, RunSummary, SinkOutcome, StoreRuntime, safe_error
 from rfmsync.sync.sink_memory import StateSinkMemory
 from rfmsync.sync.state import Database
@@ -68,7 +68,7 @@ def push_sink(db: Database, store: StoreRuntime, sink: Sink, summary: RunSummary
             changes = audiences.audience_order(changes)
         else:
             changes = with_contacts(changes, contacts_for(db, store.name, [c.customer_key for c in changes],
-                                                          merge_guests_by_email=store.merge_guests_by_email))
+                                                          ledger=summary.ledger))
         for seq, start in enumerate(range(0, len(changes), sink.batch_size)):
             batch = changes[start:start + sink.batch_size]
             batch_id = f"{store.name}:{sink.name}:{summary.run_id}:{seq}"
@@ -97,7 +97,7 @@ def current_for(db: Database, store: StoreRuntime, sink: Sink, summary: RunSumma
     assert summary.scored is not None
     if isinstance(sink, AudienceSink):
         if summary.contacts is None:  # read once a run, for every ad sink
-            summary.contacts = audiences.run_contacts(db, store.name, summary.scored, store.merge_guests_by_email)
+            summary.contacts = audiences.run_contacts(db, store.name, summary.scored, summary.ledger)
         return audiences.current_members(sink, summary.contacts)
     return current_records(summary.scored, sink.fields, summary.history), 0
 

@@ -19,6 +19,7 @@ from rfmsync.connectors.base import (
 from rfmsync.connectors.specs import BuildContext
 from rfmsync.core.errors import ConfigError
 from rfmsync.sync.config import Config, StoreConfig, rfm_settings
+from rfmsync.sync.ledger import OrderFilter
 from rfmsync.sync.pipeline import StoreRuntime
 
 
@@ -64,4 +65,5 @@ def build_store(root: Config, name: str) -> StoreRuntime:
         sinks=[build_sink(s, context, root) for s in store.sinks], lookback=timedelta(minutes=store.lookback_minutes),
         lookbacks=lookbacks, window_days=store.rfm.window_days, half_life_days=store.rfm.half_life_days,
         currency=store.currency, rates=store.rates, merge_guests_by_email=store.merge_guests_by_email,
-        as_of=store.as_of, returns=store.returns, ad_consent_required=store.ad_consent == "required")
+        as_of=store.as_of, returns=store.returns, ad_consent_required=store.ad_consent == "required",
+        phone_region=store.phone_region, order_filter=OrderFilter.of(store.rfm.channels, store.rfm.categories))

@@ -79,7 +79,7 @@ def run_report(args: argparse.Namespace) -> int:
     # Imported when the command runs, not at start-up: `rfmsync score` should not load every connector.
     from rfmsync.sync import runs, sink_state
     from rfmsync.sync.config import load_config
-    from rfmsync.sync.ledger import customers_without_email
+    from rfmsync.sync.contacts import customers_without_email
     from rfmsync.sync.pipeline import score_from_ledger
     from rfmsync.sync.registry import build_store
     from rfmsync.sync.state import Database
@@ -101,8 +101,7 @@ def run_report(args: argparse.Namespace) -> int:
             orders_counted=summary.order_counts.counted if summary.order_counts else None,
             not_counted=_not_counted(summary.order_counts), rejected=rejected,
             orders_without_customer=summary.ledger.orders_without_customer,
-            customers_without_email=customers_without_email(db, store.name,
-                                                            merge_guests_by_email=store.merge_guests_by_email))
+            customers_without_email=customers_without_email(db, store.name, summary.ledger))
         settings = store.settings
         report = build_report(
             summary.scored, as_of, title=f"RFM report: {store.name}", currency=currency,

@@ -14,7 +14,7 @@ from rfmsync.core.aggregate import OrderCounts
 from rfmsync.core.errors import RfmsyncError
 from rfmsync.core.rfm import RfmSettings, ScoredCustomers
 from rfmsync.sync.audiences import RunContacts
-from rfmsync.sync.ledger import Ledger
+from rfmsync.sync.ledger import Ledger, OrderFilter
 
 
 class StoreBusy(RfmsyncError):
@@ -42,6 +42,10 @@ class StoreRuntime:
     returns: Literal["subtract", "ignore"] = "subtract"
     # The store's ad_consent (its sinks got it when built); part of what a quiet run compares.
     ad_consent_required: bool = True
+    # Numbers without a country code are read in this region when customers are matched by phone
+    # across sources (sync/identity.py).
+    phone_region: str | None = None
+    order_filter: OrderFilter = field(default_factory=OrderFilter)
 
 
 @dataclass

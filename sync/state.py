@@ -101,6 +101,26 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE TABLE segment_history_seeded (store TEXT PRIMARY KEY);
     """,
+    # One customer across a store's sources (sync/identity.py); each order's channel class beside
+    # the source's own detail, and its amount per product category (sync/order_filters.py). The
+    # detail a row held as its channel moves; its class is read from the well-known details.
+    """
+    CREATE TABLE identity_nodes (
+        store TEXT NOT NULL, source TEXT NOT NULL, source_key TEXT NOT NULL, customer_key TEXT NOT NULL,
+        PRIMARY KEY (store, source, source_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE identity_values (
+        store TEXT NOT NULL, source TEXT NOT NULL, source_key TEXT NOT NULL, kind TEXT NOT NULL,
+        raw TEXT NOT NULL, value TEXT,
+        PRIMARY KEY (store, source, source_key, kind, raw)
+    ) WITHOUT ROWID;
+    ALTER TABLE orders ADD COLUMN channel_detail TEXT;
+    ALTER TABLE orders ADD COLUMN order_lines TEXT;
+    UPDATE orders SET channel_detail = channel, channel = CASE
+        WHEN channel IN ('web', 'checkout', 'store-api') THEN 'web'
+        WHEN channel = 'pos' THEN 'pos'
+        WHEN channel IS NULL THEN NULL ELSE 'other' END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

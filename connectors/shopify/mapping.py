@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 from rfmsync.connectors.base import OrderColumns, RejectedRecord
+from rfmsync.connectors.channels import shopify_channel
 from rfmsync.core.batch import to_units
 from rfmsync.core.models import STATUS_CODES, Order, OrderStatus
 
@@ -134,7 +135,8 @@ def order_from_node(node: Mapping[str, Any], source: str) -> Order | RejectedRec
         v = _values(node)
         return Order(source=source, order_id=v.order_id, customer_key=v.customer_key, email=v.email,
                      created_at=v.created, updated_at=v.updated, amount=v.amount, currency=v.currency,
-                     status=v.status, channel=v.channel, phone=v.phone, email_consent=v.email_consent,
+                     status=v.status, channel=shopify_channel(v.channel), channel_detail=v.channel, phone=v.phone,
+                     email_consent=v.email_consent,
                      sms_consent=v.sms_consent)
     except _MALFORMED as exc:
         return _reject(node, exc)
@@ -155,6 +157,7 @@ def columns_from_nodes(nodes: Sequence[Mapping[str, Any]], source: str
     phones: list[str | None] = []
     email_consents: list[bool | None] = []
     sms_consents: list[bool | None] = []
+    details: list[str | None] = []
     rejects: list[RejectedRecord] = []
     for node in nodes:
         try:
@@ -173,6 +176,7 @@ def columns_from_nodes(nodes: Sequence[Mapping[str, Any]], source: str
         phones.append(v.phone)
         email_consents.append(v.email_consent)
         sms_consents.append(v.sms_consent)
+        details.append(v.channel)
     if not ids:
         return None, rejects
     columns = OrderColumns(
@@ -181,5 +185,7 @@ def columns_from_nodes(nodes: Sequence[Mapping[str, Any]], source: str
         amount_units=np.asarray(units, dtype=np.int64), status_code=np.asarray(statuses, dtype=np.uint8),
         currency=np.asarray(currencies, dtype=object), updated_utc=np.asarray(updated, dtype=np.int64),
         phone=np.asarray(phones, dtype=object), email_consent=np.asarray(email_consents, dtype=object),
-        sms_consent=np.asarray(sms_consents, dtype=object))
+        sms_consent=np.asarray(sms_consents, dtype=object),
+        channel=np.asarray([shopify_channel(d) for d in details], dtype=object),
+        channel_detail=np.asarray(details, dtype=object))
     return columns, rejects

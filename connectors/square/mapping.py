@@ -3,12 +3,12 @@ return orders as negative orders of the sale's customer."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from rfmsync.core.models import OrderStatus
+from rfmsync.core.models import OrderLine, OrderStatus
 
 # COMPLETED is a sale; CANCELED is not; OPEN and DRAFT are not yet (§3.3).
 STATES = {"COMPLETED": OrderStatus.PAID, "CANCELED": OrderStatus.CANCELLED, "OPEN": OrderStatus.OPEN,
@@ -56,3 +56,39 @@ def net_amount(node: Mapping[str, Any]) -> tuple[Decimal, str]:
     if total is None:
         raise KeyError("total_money")
     return total
+
+
+def catalog_ids(nodes: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The item variations the orders' sold and returned lines name."""
+    return {str(line["catalog_object_id"]) for node in nodes for line in _lines(node) if line.get("catalog_object_id")}
+
+
+def _lines(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    sold = [line for line in node.get("line_items") or [] if isinstance(line, dict)]
+    returned = [line for item in node.get("returns") or [] if isinstance(item, dict)
+                for line in item.get("return_line_items") or [] if isinstance(line, dict)]
+    return sold + [{**line, "_returned": True} for line in returned]
+
+
+def lines_of(node: Mapping[str, Any], categories_of: Callable[[str], Sequence[str]]) -> tuple[OrderLine, ...]:
+    """Sold lines at their total (after discounts, with tax, as the order's total), returned lines
+    negative; only lines whose product has a category (the others match no category filter)."""
+    lines = []
+    for line in _lines(node):
+        names = tuple(categories_of(str(line.get("catalog_object_id") or ""))) if line.get("catalog_object_id") else ()
+        amount = money(line.get("total_money"))
+        if names and amount is not None:
+            lines.append(OrderLine(categories=names, amount=-amount[0] if line.get("_returned") else amount[0]))
+    return tuple(lines)
+
+
+def item_categories(item: Mapping[str, Any] | None) -> list[str]:
+    data = (item or {}).get("item_data") or {}
+    ids = [str(c["id"]) for c in data.get("categories") or [] if isinstance(c, dict) and c.get("id")]
+    if not ids and data.get("category_id"):
+        ids = [str(data["category_id"])]
+    return ids
+
+
+def category_name(category: Mapping[str, Any]) -> str:
+    return str((category.get("category_data") or {}).get("name") or "").strip()

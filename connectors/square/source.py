@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,16 +24,28 @@ from typing import Any
 import requests
 from pydantic import ValidationError
 from rfmsync.connectors.base import OrderPage, RejectedRecord, SinkMemory, SourceCursor
+from rfmsync.connectors.channels import square_channel
 from rfmsync.connectors.http_client import HttpClient
+from rfmsync.connectors.lookup_cache import LookupCache
 from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.connectors.square.config import SquareSourceConfig
-from rfmsync.connectors.square.mapping import STATES, net_amount, source_order_id, when
+from rfmsync.connectors.square.mapping import (
+    STATES,
+    catalog_ids,
+    category_name,
+    item_categories,
+    lines_of,
+    net_amount,
+    source_order_id,
+    when,
+)
 from rfmsync.core.errors import PermanentError, TransientError
 from rfmsync.core.models import Order
 
 log = logging.getLogger("rfmsync.connectors.square")
 LOCATIONS_PER_SEARCH = 10
 CUSTOMERS_PER_CALL = 100
+CATALOG_PER_CALL = 1000  # BatchRetrieveCatalogObjects takes up to 1,000 ids
 EPOCH = "2000-01-01T00:00:00Z"
 
 
@@ -63,8 +74,8 @@ class SquareSource:
                    "Square-Version": config.square_version}
         self.http = HttpClient(config.base_url.rstrip("/"), headers=headers, retry=self.retry,
                                timeout=(5.0, config.timeout_seconds), origin="square")
-        self.memory: SinkMemory | None = None
-        self._customers: dict[str, tuple[str | None, str | None]] = {}
+        self._customers = LookupCache("customer", config.customer_cache_days, clock)
+        self._catalog = LookupCache("catalog", config.customer_cache_days, clock)
         self._sales: dict[str, str | None] = {}  # sale order id -> its customer id
 
     @property
@@ -75,7 +86,7 @@ class SquareSource:
         self.http.close()
 
     def attach_memory(self, memory: SinkMemory) -> None:
-        self.memory = memory
+        self._customers.memory = self._catalog.memory = memory
 
     def pull(self, since: datetime | None, until: datetime, cursor: SquareCursor | None) -> Iterator[OrderPage]:
         start = _iso(since) if since is not None else EPOCH
@@ -110,7 +121,8 @@ class SquareSource:
             self._load_sales(missing)
         customers = {str(n["customer_id"]) for n in nodes if n.get("customer_id")}
         customers |= {c for n in nodes if (s := source_order_id(n)) and (c := self._sales.get(s))}
-        self._load_customers(sorted(customers))
+        self._customers.load(sorted(customers), self._fetch_customers, CUSTOMERS_PER_CALL)
+        self._catalog.load(sorted(catalog_ids(nodes)), self._fetch_categories, CATALOG_PER_CALL)
         orders: list[Order] = []
         rejects: list[RejectedRecord] = []
         for node in nodes:
@@ -123,12 +135,14 @@ class SquareSource:
                 returned = source_order_id(node)
                 customer = str(node["customer_id"]) if node.get("customer_id") else (
                     self._sales.get(returned) if returned else None)
-                email, phone = self._customers.get(customer, (None, None)) if customer else (None, None)
+                email, phone = (self._customers.get(customer) or (None, None)) if customer else (None, None)
                 orders.append(Order(source=self.name, order_id=order_id, customer_key=customer, email=email,
                                     phone=phone, created_at=when(node.get("created_at"), "created_at"),
                                     updated_at=when(node.get("updated_at"), "updated_at"), amount=amount,
                                     currency=currency, status=state,
-                                    channel=str(node.get("location_id") or "") or None))
+                                    channel=square_channel((node.get("source") or {}).get("name")),
+                                    channel_detail=str(node.get("location_id") or "") or None,
+                                    lines=lines_of(node, lambda i: self._catalog.get(i) or ())))
             except ValidationError as exc:
                 rejects.append(RejectedRecord(f"order {order_id}", "; ".join(
                     f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), {"id": order_id}))
@@ -146,31 +160,35 @@ class SquareSource:
                     self._sales[str(node["id"])] = str(node["customer_id"]) if node.get("customer_id") else None
 
     # -- customers ---------------------------------------------------------------------------------
-    def _load_customers(self, ids: Sequence[str]) -> None:
-        now = self._clock()
-        wanted = []
-        for customer in ids:
-            if customer in self._customers:
-                continue
-            cached = self.memory.get(f"customer:{customer}") if self.memory else None
-            if cached:
-                email, phone, fetched = json.loads(cached)
-                if now - float(fetched) < self.config.customer_cache_days * 86400:
-                    self._customers[customer] = (email, phone)
-                    continue
-            wanted.append(customer)
-        for start in range(0, len(wanted), CUSTOMERS_PER_CALL):
-            chunk = wanted[start:start + CUSTOMERS_PER_CALL]
-            answer = self._post("/v2/customers/bulk-retrieve", {"customer_ids": chunk})
-            for customer, result in (answer.get("responses") or {}).items():
-                profile = (result or {}).get("customer") if isinstance(result, dict) else None
-                if not isinstance(profile, dict):
-                    continue  # deleted, or refused on its own: the orders keep the customer id
-                email = str(profile.get("email_address") or "").strip() or None
-                phone = str(profile.get("phone_number") or "").strip() or None
-                self._customers[str(customer)] = (email, phone)
-                if self.memory is not None:
-                    self.memory.put(f"customer:{customer}", json.dumps([email, phone, now]))
+    def _fetch_customers(self, ids: Sequence[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        answer = self._post("/v2/customers/bulk-retrieve", {"customer_ids": list(ids)})
+        for customer, result in (answer.get("responses") or {}).items():
+            profile = (result or {}).get("customer") if isinstance(result, dict) else None
+            if isinstance(profile, dict):  # else deleted, or refused on its own: orders keep the id
+                found[str(customer)] = [str(profile.get("email_address") or "").strip() or None,
+                                        str(profile.get("phone_number") or "").strip() or None]
+        return found
+
+    # -- catalog -----------------------------------------------------------------------------------
+    def _fetch_categories(self, variation_ids: Sequence[str]) -> dict[str, Any]:
+        """Each item variation's category names: the variation names its item, the item its
+        categories (`categories[].id`, or the older single `category_id`), which a second call names."""
+        answer = self._post("/v2/catalog/batch-retrieve", {"object_ids": list(variation_ids),
+                                                          "include_related_objects": True})
+        objects = [o for o in (answer.get("objects") or []) + (answer.get("related_objects") or [])
+                   if isinstance(o, dict)]
+        by_id = {str(o.get("id")): o for o in objects}
+        item_of = {str(o["id"]): str((o.get("item_variation_data") or {}).get("item_id") or "")
+                   for o in objects if o.get("type") == "ITEM_VARIATION" and o.get("id")}
+        category_ids = {vid: item_categories(by_id.get(item)) for vid, item in item_of.items()}
+        names = {i: category_name(o) for i, o in by_id.items() if o.get("type") == "CATEGORY"}
+        unnamed = sorted({c for ids in category_ids.values() for c in ids if c not in names})
+        for start in range(0, len(unnamed), CATALOG_PER_CALL):
+            more = self._post("/v2/catalog/batch-retrieve", {"object_ids": unnamed[start:start + CATALOG_PER_CALL]})
+            names.update({str(o["id"]): category_name(o) for o in more.get("objects") or []
+                          if isinstance(o, dict) and o.get("type") == "CATEGORY" and o.get("id")})
+        return {vid: [names[c] for c in ids if names.get(c)] for vid, ids in category_ids.items()}
 
     # -- the API -----------------------------------------------------------------------------------
     def _location_groups(self) -> list[list[str]]:

@@ -22,6 +22,8 @@ class WooCommerceSourceConfig(SourceConfig):
     allow_http: bool = False
     per_page: int = Field(default=MAX_PER_PAGE, ge=1, le=MAX_PER_PAGE)
     timeout_seconds: float = Field(default=60.0, gt=0, le=300)
+    # Products' categories (for rfm.categories) are asked for once and kept this long in the state.
+    product_cache_days: int = Field(default=7, ge=0)
 
     @field_validator("site")
     @classmethod

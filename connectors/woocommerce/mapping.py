@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
 from rfmsync.connectors.base import RejectedRecord
-from rfmsync.core.models import Order, OrderStatus, normalize_email
+from rfmsync.connectors.channels import woocommerce_channel
+from rfmsync.core.models import Order, OrderLine, OrderStatus, normalize_email
 
 # completed and processing are sales; cancelled, failed and refunded are not; pending and on-hold
 # (and the newer checkout-draft) are not yet (§2.2, the issue's business rule).
@@ -20,6 +21,7 @@ STATUSES = {
     "checkout-draft": OrderStatus.OPEN, "draft": OrderStatus.OPEN,
 }
 _MAX_AMOUNT = Decimal(10) ** 12
+_UNIT = Decimal("0.0001")  # core.batch.MONEY_SCALE
 
 
 def _gmt(value: Any) -> datetime:
@@ -37,7 +39,29 @@ def _money(value: Any) -> Decimal:
     return amount
 
 
-def order_from(node: Mapping[str, Any], source: str) -> Order | RejectedRecord:
+def product_ids(nodes: Sequence[Mapping[str, Any]]) -> set[str]:
+    return {str(line["product_id"]) for node in nodes for line in node.get("line_items") or []
+            if isinstance(line, dict) and line.get("product_id")}
+
+
+def lines_of(node: Mapping[str, Any], categories_of: Callable[[str], Sequence[str]], refunded: Decimal,
+             ) -> tuple[OrderLine, ...]:
+    """Each line at its total with its tax (after discounts); the order's refunds, which the order
+    does not break down by line, taken from the lines in proportion (§2.2). Only lines whose
+    product has a category are kept (the others match no category filter)."""
+    priced = []
+    for line in node.get("line_items") or []:
+        if isinstance(line, dict):
+            names = tuple(categories_of(str(line.get("product_id") or "")))
+            priced.append((names, _money(line.get("total") or 0) + _money(line.get("total_tax") or 0)))
+    gross = sum((amount for _, amount in priced), Decimal(0))
+    kept = Decimal(1) - min(refunded / gross, Decimal(1)) if gross > 0 and refunded > 0 else Decimal(1)
+    return tuple(OrderLine(categories=names, amount=(amount * kept).quantize(_UNIT))
+                 for names, amount in priced if names)
+
+
+def order_from(node: Mapping[str, Any], source: str,
+               categories_of: Callable[[str], Sequence[str]] = lambda product: ()) -> Order | RejectedRecord:
     order_id = str(node.get("id") or "")
     try:
         billing = node.get("billing") or {}
@@ -49,15 +73,17 @@ def order_from(node: Mapping[str, Any], source: str) -> Order | RejectedRecord:
         if status is None:
             raise ValueError(f"unknown status {str(node.get('status'))[:30]!r}")
         # `total` is before refunds; each refund's total is a negative string (§2.2).
-        amount = _money(node["total"]) + sum((_money(r.get("total") or 0) for r in node.get("refunds") or []),
-                                             Decimal(0))
+        refunds = sum((_money(r.get("total") or 0) for r in node.get("refunds") or []), Decimal(0))
+        amount = _money(node["total"]) + refunds
+        categories = lines_of(node, categories_of, -refunds)
         modified = node.get("date_modified_gmt")
         phone = str(billing.get("phone") or "").strip() or None
+        via = str(node.get("created_via") or "").strip() or None
         return Order(source=source, order_id=order_id, customer_key=key, email=email, phone=phone,
                      created_at=_gmt(node.get("date_created_gmt")),
                      updated_at=_gmt(modified) if modified else None, amount=amount,
                      currency=str(node.get("currency") or ""), status=status,
-                     channel=str(node.get("created_via") or "").strip() or None)
+                     channel=woocommerce_channel(via), channel_detail=via, lines=categories)
     except ValidationError as exc:
         reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     except KeyError as exc:

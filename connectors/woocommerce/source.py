@@ -16,24 +16,26 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from rfmsync.connectors.base import OrderPage, RejectedRecord, SourceCursor
+from rfmsync.connectors.base import OrderPage, RejectedRecord, SinkMemory, SourceCursor
 from rfmsync.connectors.http_client import HttpClient
+from rfmsync.connectors.lookup_cache import LookupCache
 from rfmsync.connectors.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after, retrying
 from rfmsync.connectors.woocommerce import oauth
-from rfmsync.connectors.woocommerce.config import WooCommerceSourceConfig
-from rfmsync.connectors.woocommerce.mapping import order_from
+from rfmsync.connectors.woocommerce.config import MAX_PER_PAGE, WooCommerceSourceConfig
+from rfmsync.connectors.woocommerce.mapping import order_from, product_ids
 from rfmsync.core.errors import PermanentError, TransientError
 from rfmsync.core.models import Order
 from tenacity import RetryCallState
 
 log = logging.getLogger("rfmsync.connectors.woocommerce")
 ORDERS = "/wp-json/wc/v3/orders"
+PRODUCTS = "/wp-json/wc/v3/products"
 FAR_FUTURE = "2999-01-01T00:00:00"
 
 
@@ -70,6 +72,7 @@ class WooCommerceSource:
         self.http = HttpClient(config.site, headers=headers, retry=self.retry, timeout=(5.0, config.timeout_seconds),
                                origin="woocommerce")
         self._checked = False
+        self._categories = LookupCache("product", config.product_cache_days, clock)
 
     @property
     def name(self) -> str:
@@ -77,6 +80,9 @@ class WooCommerceSource:
 
     def close(self) -> None:
         self.http.close()
+
+    def attach_memory(self, memory: SinkMemory) -> None:
+        self._categories.memory = memory
 
     def pull(self, since: datetime | None, until: datetime, cursor: WooCursor | None) -> Iterator[OrderPage]:
         params = {"per_page": str(self.config.per_page), "orderby": "modified", "order": "asc",
@@ -96,7 +102,8 @@ class WooCommerceSource:
         while True:
             response = self._get(ORDERS, {**params, "page": str(page)})
             items = self._items(response)
-            mapped = [order_from(node, self.name) for node in items]
+            self._categories.load(sorted(product_ids(items)), self._fetch_categories, MAX_PER_PAGE)
+            mapped = [order_from(node, self.name, lambda p: self._categories.get(p) or ()) for node in items]
             orders = [m for m in mapped if isinstance(m, Order)]
             rejects = [m for m in mapped if isinstance(m, RejectedRecord)]
             following = self._next_page(response, page)
@@ -104,6 +111,13 @@ class WooCommerceSource:
             if following is None:
                 return
             page = following
+
+    def _fetch_categories(self, ids: Sequence[str]) -> dict[str, Any]:
+        """Category names of each product (a variation's line names its parent product). A product
+        deleted since is not answered for: its lines have no category."""
+        response = self._get(PRODUCTS, {"include": ",".join(ids), "per_page": str(len(ids)), "status": "any"})
+        return {str(p["id"]): [str(c.get("name") or "") for c in p.get("categories") or [] if isinstance(c, dict)]
+                for p in self._items(response) if p.get("id")}
 
     def _check_modified_after(self) -> None:
         if self._checked:

@@ -11,7 +11,8 @@ import pyarrow as pa
 from pipelinekit import NOW, open_db, order
 from rfmsync.connectors.base import Contact, OrderColumns
 from rfmsync.sync import ledger_snapshots as snapshots
-from rfmsync.sync.ledger import audience_contacts, upsert_orders
+from rfmsync.sync.contacts import audience_contacts
+from rfmsync.sync.ledger import upsert_orders
 
 
 def test_the_newest_recorded_consent_wins_in_rows(tmp_path: Path) -> None:

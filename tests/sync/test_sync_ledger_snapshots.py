@@ -15,8 +15,9 @@ from pipelinekit import NOW, open_db, order
 from rfmsync.connectors.base import OrderColumns
 from rfmsync.core.batch import to_units
 from rfmsync.core.models import STATUS_CODES, Order, OrderStatus
-from rfmsync.sync import ledger, ledger_snapshots
-from rfmsync.sync.ledger import contacts_for, customers_without_email, load_ledger, order_count, upsert_orders
+from rfmsync.sync import contacts, ledger_snapshots
+from rfmsync.sync.contacts import contacts_for, customers_without_email
+from rfmsync.sync.ledger import load_ledger, order_count, upsert_orders
 from rfmsync.sync.sink_state import json_strings
 from rfmsync.sync.state import Database
 
@@ -67,8 +68,8 @@ def _ledger_view(db: Database, store: str, merge: bool) -> dict[str, object]:
     return {"orders": {k: sorted(v) for k, v in per_customer.items()}, "total": read.orders_total,
             "without_customer": read.orders_without_customer,
             "currencies": [read.currency_names[c] for c in read.currency_codes.tolist()].count("EUR"),
-            "contacts": contacts_for(db, store, keys, merge_guests_by_email=merge),
-            "without_email": customers_without_email(db, store, merge_guests_by_email=merge),
+            "contacts": contacts_for(db, store, keys, ledger=read),
+            "without_email": customers_without_email(db, store, read),
             "count": order_count(db, store)}
 
 
@@ -76,7 +77,7 @@ def _ledger_view(db: Database, store: str, merge: bool) -> dict[str, object]:
 @pytest.mark.parametrize("bulk_above", [10_000, 0], ids=["index-lookups", "one-scan"])
 def test_a_snapshot_reads_back_exactly_as_rows(tmp_path: Path, merge: bool, bulk_above: int,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ledger, "BULK_CONTACTS", bulk_above)
+    monkeypatch.setattr(contacts, "BULK_CONTACTS", bulk_above)
     db = open_db(tmp_path)
     _as_rows(db, "rows")
     _as_columns(db, "cols")

@@ -16,7 +16,7 @@ from rfmsync.core.diff import ChangeKind
 from rfmsync.core.errors import AuthError
 from rfmsync.core.fields import PUSHABLE_FIELDS, current_records
 from rfmsync.core.rfm import RfmSettings
-from rfmsync.sync import ledger, sink_state
+from rfmsync.sync import contacts, sink_state
 from rfmsync.sync.ledger import Cursor, get_cursor, order_count, set_cursor, upsert_orders
 from rfmsync.sync.runs import recent_runs
 
@@ -220,7 +220,7 @@ def test_newest_version_of_an_order_wins_and_refunds_reach_the_scores(tmp_path: 
 @pytest.mark.parametrize("bulk_above", [10_000, 0], ids=["index-lookups", "one-scan"])
 def test_changes_carry_the_newest_email_and_guests_merge_by_email(tmp_path: Path, bulk_above: int,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ledger, "BULK_CONTACTS", bulk_above)
+    monkeypatch.setattr(contacts, "BULK_CONTACTS", bulk_above)
     db = open_db(tmp_path)
     orders = [order("o1", "ann", 9, "10.00", email="old@ann.test"),
               order("o2", "ann", 3, "10.00", email="new@ann.test"), order("o3", "bob", 5, "10.00"),

@@ -13,7 +13,8 @@ from rfmsync.connectors.retry import RetryPolicy
 from rfmsync.connectors.square.config import SquareSourceConfig
 from rfmsync.connectors.square.source import SquareSource
 from rfmsync.core.rfm import RfmSettings
-from rfmsync.sync.ledger import audience_contacts, load_ledger
+from rfmsync.sync.contacts import audience_contacts
+from rfmsync.sync.ledger import load_ledger
 from rfmsync.sync.pipeline import StoreRuntime
 from rfmsync.sync.state import Database
 
@@ -65,8 +66,9 @@ def test_sales_returns_states_and_customers(square: FakeSquare, db: Database) ->
     contacts = audience_contacts(db, "shop", ["C1", "C2"])
     assert (contacts["C1"].email, contacts["C1"].phone, contacts["C2"].phone) == (
         "ada@example.com", "+4915112345678", "+4915187654321")
-    channels = dict(db.conn.execute("SELECT order_id, channel FROM orders WHERE order_id IN ('S1', 'S2')"))
-    assert channels == {"S1": "L1", "S2": "L2"}
+    channels = {o: (c, d) for o, c, d in db.conn.execute(
+        "SELECT order_id, channel, channel_detail FROM orders WHERE order_id IN ('S1', 'S2')")}
+    assert channels == {"S1": ("pos", "L1"), "S2": ("pos", "L2")}
     # One bulk call per page that brought a customer not seen yet (pages of 2: C1, then C2); never twice.
     assert square.customer_calls == 2
 

@@ -16,7 +16,7 @@ from rfmsync.sync.state import SCHEMA_VERSION, Database, StateError
 
 def test_new_state_is_migrated_to_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
     db = Database(tmp_path)
-    assert db.schema_version == SCHEMA_VERSION == 5
+    assert db.schema_version == SCHEMA_VERSION == 6
     assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"orders", "cursors", "runs", "snapshots", "sink_records", "sink_fields", "outbox", "rejects",
