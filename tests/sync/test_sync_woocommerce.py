@@ -69,8 +69,9 @@ def test_every_order_lands_once_net_of_refunds_guests_by_email_statuses_mapped(w
     assert ledger.orders_total == 10
     # Every order once at its net amount, counted or not: 100 + 30 + 80 + 25 + 60 + 70 + 90 + 0 + 30 + 15.
     assert int(ledger.batch.amount_units.sum()) == int(Decimal("500.00") * MONEY_SCALE)
-    channels = dict(db.conn.execute("SELECT order_id, channel FROM orders WHERE order_id IN ('1', '10')"))
-    assert channels == {"1": "checkout", "10": "pos"}
+    channels = {o: (c, d) for o, c, d in db.conn.execute(
+        "SELECT order_id, channel, channel_detail FROM orders WHERE order_id IN ('1', '10')")}
+    assert channels == {"1": ("web", "checkout"), "10": ("pos", "pos")}
 
 
 def test_a_late_order_and_a_status_change_inside_the_look_back_are_picked_up(woo: FakeWooCommerce,
