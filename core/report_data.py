@@ -107,6 +107,9 @@ class DataQuality:
     rejected: Mapping[str, int] = field(default_factory=dict)  # reason -> records
     orders_without_customer: int | None = None
     customers_without_email: int | None = None
+    # A store with several sources: customers matched across them (by email or phone).
+    customers_in_several_sources: int | None = None
+    orders_filtered_out: int | None = None  # not in the store's rfm.channels / rfm.categories
 
 
 @dataclass(frozen=True)

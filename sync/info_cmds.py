@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rfmsync.core.clock import utc_now
 from rfmsync.core.errors import ConfigError
 from rfmsync.sync.cli_help import CONFIG_HELP
+
+if TYPE_CHECKING:
+    from rfmsync.sync.ledger import OrderFilter
 
 
 def add_parsers(commands: Any) -> None:
@@ -52,9 +55,45 @@ def run_check_config(args: argparse.Namespace) -> int:
             print(f"  sink {sink.name} ({sent}; batches of {sink.batch_size:,})")
         if not runtime.sources:
             print("  warning: no sources; runs will score only what the state already holds")
+        for line in _filter_lines(config.state_path, name, runtime.order_filter):
+            print(f"  {line}")
         for line in scheme_report(store, f"stores.{name}"):
             print(f"  warning: segments: {line}")
     return 0
+
+
+def _filter_lines(state_path: Path, store: str, wanted: OrderFilter) -> list[str]:
+    """The channels and categories the store's orders hold so far, and filters that match none."""
+    from rfmsync.sync.ledger import seen_channels_and_categories
+    from rfmsync.sync.state import STATE_FILE, Database
+
+    if not (state_path / STATE_FILE).exists():
+        return ["channels and categories: none seen yet (no orders pulled)"] if wanted else []
+    db = Database(state_path)
+    try:
+        seen = seen_channels_and_categories(db, store)
+    finally:
+        db.close()
+    lines = []
+    if seen.channels:
+        parts = []
+        for channel, n in sorted(seen.channels.items(), key=lambda kv: (-kv[1], kv[0])):
+            details = sorted(((d, m) for (c, d), m in seen.details.items() if c == channel),
+                             key=lambda kv: (-kv[1], kv[0]))
+            inner = ", ".join(f"{d} {m:,}" for d, m in details[:5]) + (", ..." if len(details) > 5 else "")
+            parts.append(f"{channel} {n:,}" + (f" ({inner})" if inner else ""))
+        lines.append("channels seen (orders): " + "; ".join(parts))
+    if seen.categories:
+        top = sorted(seen.categories.items(), key=lambda kv: (-kv[1], kv[0]))
+        lines.append("categories seen (orders): " + ", ".join(f"{c} {n:,}" for c, n in top[:30])
+                     + (f", and {len(top) - 30:,} more" if len(top) > 30 else ""))
+    known_channels = {c.lower() for c in seen.channels} | {d.lower() for _, d in seen.details}
+    for channel in sorted(wanted.channels - known_channels):
+        lines.append(f"warning: rfm.channels: {channel!r} matches no order seen so far")
+    known_categories = {c.casefold() for c in seen.categories}
+    for category in sorted(wanted.categories - known_categories):
+        lines.append(f"warning: rfm.categories: {category!r} matches no order line seen so far")
+    return lines
 
 
 def sink_line(counts: dict[str, Any]) -> str:
@@ -103,6 +142,8 @@ def run_status(args: argparse.Namespace) -> int:
                       f"{last.started.isoformat(timespec='seconds')}, ended {ended}; "
                       f"{last.counts.get('orders_pulled', 0):,} orders pulled, "
                       f"{last.counts.get('customers_scored', 0):,} customers scored"
+                      + (f" ({several:,} seen in more than one source)"
+                         if (several := last.counts.get("customers_in_several_sources")) else "")
                       + (f"; error: {last.error}" if last.error else ""))
             pending = pending_changes(db, runtime) if runtime.sinks else {}
             for sink in runtime.sinks:

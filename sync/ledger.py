@@ -255,3 +255,30 @@ def _observed(db: Database, store: str, merge_guests_by_email: bool) -> Iterator
                      "phone": pc.if_else(pc.equal(phone, ""), empty, phone)}).filter(pc.is_valid(keys))
     distinct = seen.group_by(["source", "key", "email", "phone"], use_threads=False).aggregate([])
     yield from zip(*(distinct[c].to_pylist() for c in ("source", "key", "email", "phone")), strict=True)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a store's orders hold to filter on, for check-config: orders per channel class and per
+    (class, detail), orders per category."""
+
+    channels: dict[str, int]
+    details: dict[tuple[str, str], int]
+    categories: dict[str, int]
+
+
+def seen_channels_and_categories(db: Database, store: str) -> Seen:
+    table = _scorable_orders(db, store, True, with_filter_columns=True)
+    channels: dict[str, int] = {}
+    details: dict[tuple[str, str], int] = {}
+    for channel, detail in zip(table["channel"].to_pylist(), table["channel_detail"].to_pylist(), strict=True):
+        name = channel or "unknown"
+        channels[name] = channels.get(name, 0) + 1
+        if detail:
+            details[(name, detail)] = details.get((name, detail), 0) + 1
+    categories: dict[str, int] = {}
+    for text in table["order_lines"].to_pylist():
+        if text:
+            for name in {n for names, _ in json.loads(text) for n in names}:
+                categories[name] = categories.get(name, 0) + 1
+    return Seen(channels, details, categories)

@@ -101,7 +101,9 @@ def run_report(args: argparse.Namespace) -> int:
             orders_counted=summary.order_counts.counted if summary.order_counts else None,
             not_counted=_not_counted(summary.order_counts), rejected=rejected,
             orders_without_customer=summary.ledger.orders_without_customer,
-            customers_without_email=customers_without_email(db, store.name, summary.ledger))
+            customers_without_email=customers_without_email(db, store.name, summary.ledger),
+            customers_in_several_sources=summary.ledger.identity.multi_source,
+            orders_filtered_out=summary.ledger.orders_filtered_out)
         settings = store.settings
         report = build_report(
             summary.scored, as_of, title=f"RFM report: {store.name}", currency=currency,

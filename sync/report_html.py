@@ -253,6 +253,10 @@ def _quality(report: ReportData) -> str:
         items.append(("Orders without a customer (kept, not scored)", f"{q.orders_without_customer:,}"))
     if q.customers_without_email is not None:
         items.append(("Customers without an email", f"{q.customers_without_email:,}"))
+    if q.customers_in_several_sources:
+        items.append(("Customers seen in more than one source", f"{q.customers_in_several_sources:,}"))
+    if q.orders_filtered_out:
+        items.append(("Orders outside the store's channels and categories", f"{q.orders_filtered_out:,}"))
     rows = "".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in items)
     # Labels wrap between words so the table fits a phone; the scroll box is for anything longer.
     return (f"<section id='quality'><h2>Data quality</h2><div class='scroll'><table class='quality'><tbody>{rows}"

@@ -93,6 +93,12 @@ def describe(summary: RunSummary, dry_run: bool) -> str:
     if ledger is not None and ledger.orders_without_customer:
         lines.append(f"  {ledger.orders_without_customer:,} orders without a customer id or email: kept in the "
                      "ledger, not scored")
+    if ledger is not None and ledger.identity.multi_source:
+        lines.append(f"  {ledger.identity.multi_source:,} customers seen in more than one source (matched by email "
+                     "or phone)")
+    if ledger is not None and ledger.orders_filtered_out:
+        lines.append(f"  {ledger.orders_filtered_out:,} orders outside the store's rfm.channels / rfm.categories: "
+                     "not scored")
     for sink in summary.sinks:
         verb = "would send" if dry_run else "sent"
         if sink.error and not dry_run:

@@ -99,8 +99,13 @@ class RunSummary:
     contacts: RunContacts | None = field(default=None, repr=False)
 
     def counts(self) -> dict[str, object]:
+        ledger = self.ledger
         return {"orders_pulled": self.orders_pulled, "source_rejects": self.source_rejects,
                 "customers_scored": self.customers_scored,
+                **({"customers_in_several_sources": ledger.identity.multi_source} if ledger and
+                   ledger.identity.multi_source else {}),
+                **({"orders_filtered_out": ledger.orders_filtered_out} if ledger and ledger.orders_filtered_out
+                   else {}),
                 "sinks": {s.name: {"changes": s.changes, "accepted": s.accepted, "rejected": s.rejected,
                                    "skipped": s.skipped, "given_up": s.given_up, "error": s.error,
                                    **({"audiences": s.audiences, "not_sendable": s.not_sendable, "notes": s.notes}

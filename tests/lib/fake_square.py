@@ -37,11 +37,25 @@ class FakeSquare(FakePlatform):
         self.orders: dict[str, dict[str, Any]] = {}
         self.customers: dict[str, dict[str, Any]] = {}
         self.customer_calls = 0
+        self.catalog: dict[str, dict[str, Any]] = {}
         self._sorted: dict[tuple[str, bool], list[tuple[datetime, str]]] = {}  # cleared on every change
         self.route("GET", "/v2/locations", "locations", self._locations)
         self.route("POST", "/v2/orders/search", "search", self._search)
         self.route("POST", "/v2/orders/batch-retrieve", "batch-retrieve", self._batch)
         self.route("POST", "/v2/customers/bulk-retrieve", "customers", self._customers)
+        self.route("POST", "/v2/catalog/batch-retrieve", "catalog", self._catalog)
+
+    def add_item(self, item_id: str, variations: tuple[str, ...], *categories: str) -> None:
+        """A catalog item in `categories` (created as CATEGORY objects) sold as `variations`."""
+        with self.lock:
+            for name in categories:
+                self.catalog.setdefault(f"CAT-{name}", {"type": "CATEGORY", "id": f"CAT-{name}",
+                                                         "category_data": {"name": name}})
+            self.catalog[item_id] = {"type": "ITEM", "id": item_id, "item_data": {
+                "name": item_id, "categories": [{"id": f"CAT-{name}"} for name in categories]}}
+            for variation in variations:
+                self.catalog[variation] = {"type": "ITEM_VARIATION", "id": variation,
+                                           "item_variation_data": {"item_id": item_id, "name": "Regular"}}
 
     def add_customer(self, customer_id: str, *, email: str | None = None, phone: str | None = None) -> None:
         with self.lock:
@@ -49,8 +63,10 @@ class FakeSquare(FakePlatform):
 
     def add_order(self, order_id: str, *, location: str, cents: int, created: datetime, updated: datetime | None = None,
                   customer: str | None = None, state: str = "COMPLETED", currency: str = "EUR",
-                  returns: str | None = None, returned_cents: int = 0) -> None:
-        """A sale, or with `returns` (the sale's id) a return order of `returned_cents` (and `cents` bought)."""
+                  returns: str | None = None, returned_cents: int = 0, source_name: str | None = None,
+                  lines: tuple[tuple[str, int], ...] = (), returned_lines: tuple[tuple[str, int], ...] = ()) -> None:
+        """A sale, or with `returns` (the sale's id) a return order of `returned_cents` (and `cents` bought);
+        `lines` and `returned_lines` are (catalog variation id, cents) each."""
         with self.lock:
             self._sorted.clear()
             node: dict[str, Any] = {"id": order_id, "location_id": location, "state": state,
@@ -58,8 +74,16 @@ class FakeSquare(FakePlatform):
                                     "total_money": {"amount": cents, "currency": currency}}
             if customer:
                 node["customer_id"] = customer
+            if source_name:
+                node["source"] = {"name": source_name}
+            if lines:
+                node["line_items"] = [{"uid": f"{order_id}-{i}", "catalog_object_id": v, "quantity": "1",
+                                       "total_money": {"amount": c, "currency": currency}}
+                                      for i, (v, c) in enumerate(lines)]
             if returns:
-                node["returns"] = [{"uid": f"r-{order_id}", "source_order_id": returns}]
+                node["returns"] = [{"uid": f"r-{order_id}", "source_order_id": returns, "return_line_items": [
+                    {"uid": f"{order_id}-r{i}", "catalog_object_id": v, "quantity": "1",
+                     "total_money": {"amount": c, "currency": currency}} for i, (v, c) in enumerate(returned_lines)]}]
                 node["return_amounts"] = {"total_money": {"amount": returned_cents, "currency": currency}}
             self.orders[order_id] = node
 
@@ -147,6 +171,21 @@ class FakeSquare(FakePlatform):
         responses = {i: ({"customer": self.customers[i]} if i in self.customers else
                          {"errors": [{"category": "INVALID_REQUEST_ERROR", "code": "NOT_FOUND"}]}) for i in ids}
         return json_reply(200, {"responses": responses})
+
+
+    def _catalog(self, request: Request, groups: dict[str, str]) -> Reply:
+        body = request.json() or {}
+        ids = body.get("object_ids") or []
+        if not 1 <= len(ids) <= 1000:
+            return _error(400, "INVALID_REQUEST_ERROR", "INVALID_VALUE", "1 to 1000 object_ids", "object_ids")
+        objects = [self.catalog[i] for i in ids if i in self.catalog]
+        answer: dict[str, Any] = {"objects": objects}
+        if body.get("include_related_objects"):
+            # Objects the returned ones name by id: a variation's item, an item's categories.
+            related = [str((o.get("item_variation_data") or {}).get("item_id") or "") for o in objects]
+            related += [c["id"] for o in objects for c in (o.get("item_data") or {}).get("categories") or []]
+            answer["related_objects"] = [self.catalog[i] for i in dict.fromkeys(related) if i in self.catalog]
+        return json_reply(200, answer)
 
 
 def _parse(text: str) -> datetime:

@@ -41,13 +41,22 @@ class FakeWooCommerce(FakePlatform):
         super().__init__()
         self.ignores_modified_after = ignores_modified_after
         self.orders: dict[int, dict[str, Any]] = {}
+        self.products: dict[int, dict[str, Any]] = {}
         self.nonces: set[str] = set()
         self._sorted: dict[tuple[str, bool], list[dict[str, Any]]] = {}  # cleared on every change
         self.route("GET", "/wp-json/wc/v3/orders", "orders", self._orders)
+        self.route("GET", "/wp-json/wc/v3/products", "products", self._products)
+
+    def add_product(self, product_id: int, *categories: str) -> None:
+        with self.lock:
+            self.products[product_id] = {"id": product_id, "name": f"Product {product_id}", "categories": [
+                {"id": 100 + i, "name": name, "slug": name.lower()} for i, name in enumerate(categories)]}
 
     def add_order(self, *, id: int, total: str, created: datetime, modified: datetime | None = None,
                   customer_id: int = 0, email: str | None = None, phone: str | None = None, status: str = "completed",
-                  currency: str = "EUR", refunds: tuple[str, ...] = (), created_via: str = "checkout") -> None:
+                  currency: str = "EUR", refunds: tuple[str, ...] = (), created_via: str = "checkout",
+                  lines: tuple[tuple[int, str, str], ...] = ()) -> None:
+        """`lines`: (product id, total, total_tax) each, strings as WooCommerce sends them."""
         with self.lock:
             self._sorted.clear()
             self.orders[id] = {
@@ -57,7 +66,9 @@ class FakeWooCommerce(FakePlatform):
                 "date_modified_gmt": _iso(modified or created), "total": total, "customer_id": customer_id,
                 "billing": {"email": email or "", "phone": phone or ""}, "created_via": created_via,
                 "refunds": [{"id": id * 100 + i, "reason": "", "total": f"-{r}"} for i, r in enumerate(refunds)],
-                "line_items": []}
+                "line_items": [{"id": id * 10 + i, "product_id": product, "variation_id": 0, "quantity": 1,
+                                "subtotal": total, "total": total, "total_tax": tax}
+                               for i, (product, total, tax) in enumerate(lines)]}
 
     def modify(self, order_id: int, when: datetime, **fields: Any) -> None:
         with self.lock:
@@ -130,6 +141,17 @@ class FakeWooCommerce(FakePlatform):
             rest = "&".join(f"{k}={_encode(v)}" for k, v in query.items() if k != "page" and not k.startswith("oauth"))
             headers["Link"] = f'<{self.base_url}{request.path}?{rest}&page={page + 1}>; rel="next"'
         return json_reply(200, chunk, **headers)
+
+
+    def _products(self, request: Request, groups: dict[str, str]) -> Reply:
+        query = request.query
+        per_page = int(query.get("per_page", "10"))
+        if not 1 <= per_page <= 100:
+            return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page")
+        wanted = [int(i) for i in query.get("include", "").split(",") if i.strip().isdigit()]
+        found = [self.products[i] for i in sorted(set(wanted)) if i in self.products] if wanted \
+            else sorted(self.products.values(), key=lambda p: p["id"])
+        return json_reply(200, found[:per_page], **{"X-WP-Total": str(len(found))})
 
 
 def _error(status: int, code: str, message: str) -> Reply:
