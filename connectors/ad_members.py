@@ -3,7 +3,9 @@ consent, written as one short text the run loop diffs on (connectors.base.Audien
 
 A member text is "e=<sha256>;p=<sha256>;c=<1|0|>": the hashed email and phone (either may be
 empty) and the recorded consent of what is sent (1 all granted, 0 one refused, empty not
-recorded). It holds no raw value; like the hashes it is never logged.
+recorded). A customer known by several emails or phones (a store with a web shop and a point of
+sale) has them comma-separated, the newest first, at most MAX_EACH of each. It holds no raw value;
+like the hashes it is never logged.
 """
 
 from __future__ import annotations
@@ -19,41 +21,55 @@ from rfmsync.core.errors import PermanentError
 Normalizer = Callable[[str | None], str | None]
 
 
+# Identifiers of one kind sent per customer: Google takes up to 10 per member (Data Manager API,
+# AudienceMember.userData), Meta one row per identifier pair; five of each cover a person's
+# addresses across a shop's systems without turning one customer into many rows.
+MAX_EACH = 5
+
+
 @dataclass(frozen=True)
 class Member:
-    email_hash: str  # "" when not sent
-    phone_hash: str
+    email_hashes: tuple[str, ...]  # empty when none is sent
+    phone_hashes: tuple[str, ...]
     consent: bool | None  # of the identifiers sent, as recorded; None: not recorded
 
     def text(self) -> str:
         flag = "" if self.consent is None else str(int(self.consent))
-        return f"e={self.email_hash};p={self.phone_hash};c={flag}"
+        return f"e={','.join(self.email_hashes)};p={','.join(self.phone_hashes)};c={flag}"
+
+    def hashes(self) -> str:
+        """The text without consent (a platform that takes no consent field diffs on this)."""
+        return f"e={','.join(self.email_hashes)};p={','.join(self.phone_hashes)}"
 
 
 def parse(text: str) -> Member:
     parts = dict(part.split("=", 1) for part in text.split(";") if "=" in part)
     flag = parts.get("c", "")
-    return Member(parts.get("e", ""), parts.get("p", ""), None if flag == "" else flag == "1")
+    return Member(_split(parts.get("e", "")), _split(parts.get("p", "")), None if flag == "" else flag == "1")
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(h for h in value.split(",") if h)
 
 
 def member_of(contact: Contact, *, consent_required: bool, email: Normalizer, phone: Normalizer) -> Member | None:
     """The identifiers an ad platform may get for this customer, hashed; None when there are none.
 
     With consent required, an identifier goes only with its own consent recorded as given (the email
-    with email marketing consent, the phone with SMS consent); "not_required" sends both, carrying
-    the consent as recorded, never assumed.
+    with email marketing consent, the phone with SMS consent; the customer's newest record of each
+    applies to all their emails, or phones); "not_required" sends both, carrying the consent as
+    recorded, never assumed.
     """
     consents: list[bool | None] = []
-    email_hash = phone_hash = ""
+    email_hashes: tuple[str, ...] = ()
+    phone_hashes: tuple[str, ...] = ()
     if contact.email_consent is True or not consent_required:
-        normalized = email(contact.email)
-        if normalized is not None:
-            email_hash = sha256_hex(normalized)
+        email_hashes = _hashed((contact.email, *contact.other_emails), email)
+        if email_hashes:
             consents.append(contact.email_consent)
     if contact.sms_consent is True or not consent_required:
-        normalized = phone(contact.phone)
-        if normalized is not None:
-            phone_hash = sha256_hex(normalized)
+        phone_hashes = _hashed((contact.phone, *contact.other_phones), phone)
+        if phone_hashes:
             consents.append(contact.sms_consent)
     if not consents:
         return None
@@ -63,7 +79,19 @@ def member_of(contact: Contact, *, consent_required: bool, email: Normalizer, ph
         consent = True
     else:
         consent = None
-    return Member(email_hash, phone_hash, consent)
+    return Member(email_hashes, phone_hashes, consent)
+
+
+def _hashed(values: Sequence[str | None], normalize: Normalizer) -> tuple[str, ...]:
+    """Distinct hashes of the values the platform's rule can read, in the order given, MAX_EACH at most."""
+    hashes: dict[str, None] = {}
+    for value in values:
+        normalized = normalize(value)
+        if normalized is not None:
+            hashes.setdefault(sha256_hex(normalized))
+            if len(hashes) == MAX_EACH:
+                break
+    return tuple(hashes)
 
 
 def plan(changes: Sequence[Change]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:

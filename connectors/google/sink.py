@@ -168,8 +168,7 @@ class GoogleSink(AdAudienceSink):
 
 def _member(text: str, *, with_consent: bool) -> dict[str, Any]:
     member = ad_members.parse(text)
-    ids = ([{"emailAddress": member.email_hash}] if member.email_hash else []) + (
-        [{"phoneNumber": member.phone_hash}] if member.phone_hash else [])
+    ids = ([{"emailAddress": h} for h in member.email_hashes] + [{"phoneNumber": h} for h in member.phone_hashes])
     body: dict[str, Any] = {"userData": {"userIdentifiers": ids}}
     if with_consent and member.consent is not None:
         status = _CONSENT[member.consent]

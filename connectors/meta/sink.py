@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -79,7 +80,7 @@ class MetaSink(AdAudienceSink):
     def member(self, segment: str, contact: Contact) -> str:
         found = self.wanted_member(segment, contact)
         # Meta takes no consent field: what it gets was chosen by consent; the text carries only hashes.
-        return "" if found is None else f"e={found.email_hash};p={found.phone_hash}"
+        return "" if found is None else found.hashes()
 
     def push(self, batch_id: str, changes: Sequence[Change]) -> PushResult:
         adds, removes = _plan(changes)
@@ -97,7 +98,7 @@ class MetaSink(AdAudienceSink):
     def replace(self, batch_id: str, members: Mapping[str, Sequence[str]]) -> None:
         segments = set(members) | {s for s in self._known_segments()}
         for segment in sorted(segments):
-            rows = [_row(text) for text in members.get(segment, ())]
+            rows = [row for text in members.get(segment, ()) for row in _rows(text)]
             name = self.config.audience_name(segment)
             audience = self._audience(segment)
             session_id = int.from_bytes(hashlib.sha256(f"{batch_id}:{audience}".encode()).digest()[:7], "big")
@@ -209,16 +210,17 @@ class MetaSink(AdAudienceSink):
         return listed
 
 
-def _row(text: str) -> Row:
+def _rows(text: str) -> list[Row]:
+    """A member's rows: its first email with its first phone, then the others paired in turn (a
+    row with one key leaves the other empty, as the multi-key schema allows)."""
     member = ad_members.parse(text)
-    return [member.email_hash, member.phone_hash]
-
+    return [[e, p] for e, p in itertools.zip_longest(member.email_hashes, member.phone_hashes, fillvalue="")]
 
 
 def _plan(changes: Sequence[Change]) -> tuple[dict[str, list[Row]], dict[str, list[Row]]]:
     adds, removes = ad_members.plan(changes)
-    return ({s: [_row(t) for t in texts] for s, texts in adds.items()},
-            {s: [_row(t) for t in texts] for s, texts in removes.items()})
+    return ({s: [row for t in texts for row in _rows(t)] for s, texts in adds.items()},
+            {s: [row for t in texts for row in _rows(t)] for s, texts in removes.items()})
 
 def _url_chunks(rows: list[Row]) -> Iterator[list[Row]]:
     """Rows cut so that each DELETE's query string stays under MAX_DELETE_URL."""
