@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from rfmsync.connectors.base import FieldsSinkConfig, SourceConfig
+from rfmsync.core.models import CHANNELS
 
 
 class CsvSourceConfig(SourceConfig):
@@ -20,6 +21,16 @@ class CsvSourceConfig(SourceConfig):
     delimiter: Literal[",", ";", "tab", "|", "whitespace"] | None = None
     encoding: str | None = None
     decimal: Literal[".", ","] | None = None
+    # The channel every order of the file was sold through (an export of an old till: "pos"), for
+    # rfm.channels; the file's name is the detail. Default: not recorded.
+    channel: str | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_class(cls, value: str | None) -> str | None:
+        if value is not None and value not in CHANNELS:
+            raise ValueError(f"expected one of {', '.join(CHANNELS)}")
+        return value
 
 
 class CsvSinkConfig(FieldsSinkConfig):

@@ -107,7 +107,9 @@ class CsvSource:
             source=self.name, order_id=order_ids, customer_key=customer_ids[batch.customer_codes[keep]],
             email=emails, created_utc=batch.created_utc[keep], amount_units=batch.amount_units[keep],
             status_code=batch.status_codes[keep], currency=currency, updated_utc=pulled, phone=phones,
-            email_consent=consent, sms_consent=consent)
+            email_consent=consent, sms_consent=consent,
+            channel=None if self.config.channel is None else np.full(len(keep), self.config.channel, dtype=object),
+            channel_detail=None if self.config.channel is None else np.full(len(keep), self.path.name, dtype=object))
         rejects = [RejectedRecord(f"{self.path.name} line {r.line}", f"{r.column}: {r.reason}" if r.column
                                   else r.reason, dict(zip(read.header, r.raw, strict=False))) for r in read.rejects]
         # One page: the ledger keeps a file source's orders as one snapshot, merged per write.

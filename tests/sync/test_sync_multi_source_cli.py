@@ -33,6 +33,11 @@ type = "square"
 name = "pos"
 access_token = "${{SQUARE_TOKEN}}"
 base_url = "{square}"
+[[stores.shop.sources]]
+type = "csv"
+name = "old-till"
+path = "old.csv"
+channel = "pos"
 [[stores.shop.sinks]]
 type = "csv"
 dir = "out"
@@ -61,6 +66,10 @@ def test_check_config_lists_what_the_orders_hold_and_status_counts_shared_custom
     woo, square = shops
     config = tmp_path / "rfmsync.toml"
     config.write_text(CONFIG.format(woo=woo.base_url, square=square.base_url), encoding="utf-8")
+    # The old till's export: Ada once more (by email), and someone only it knew.
+    (tmp_path / "old.csv").write_text("order_id,customer_id,created_at,amount,email\n"
+                                      "T1,900,2026-01-05,8.00,ADA@example.com\nT2,901,2026-02-05,9.00,\n",
+                                      encoding="utf-8")
     for name, value in (("WOO_KEY", KEY), ("WOO_SECRET", SECRET), ("SQUARE_TOKEN", TOKEN)):
         monkeypatch.setenv(name, value)
     code, out, _ = cli("check-config", config)
@@ -68,12 +77,17 @@ def test_check_config_lists_what_the_orders_hold_and_status_counts_shared_custom
 
     code, out, err = cli("sync", "--config", config)
     assert code == 0, err
-    assert "3 orders pulled" in out and "1 customers seen in more than one source" in out
+    assert "5 orders pulled" in out and "1 customers seen in more than one source" in out
+    assert "2 customers scored" in out  # Ada (the till and the old till), and the old till's 901
     assert "2 orders outside the store's rfm.channels / rfm.categories" in out  # both web orders
     code, out, _ = cli("check-config", config)
     assert code == 0
-    assert "channels seen (orders): pos 1 (L1 1); staff 1 (admin 1); web 1 (checkout 1)" in out
+    assert "channels seen (orders): pos 3 (old.csv 2, L1 1); staff 1 (admin 1); web 1 (checkout 1)" in out
     assert "categories seen (orders): Coffee 1, Tea 1" in out
     assert "warning: rfm.channels: 'kiosk' matches no order seen so far" in out
     code, out, _ = cli("status", "--config", config)
     assert code == 0 and "(1 seen in more than one source)" in out
+    out_file = next((tmp_path / "out").glob("*.csv")).read_text(encoding="utf-8")
+    # POS orders only: Ada's 18.00 at the till and 8.00 at the old one, under her web key.
+    assert out_file.splitlines()[1:] == ["shop:csv:1:0,7,entered,,Need Attention,Need Attention,2,26.00",
+                                         "shop:csv:1:0,901,entered,,Lost,Lost,1,9.00"]
