@@ -13,8 +13,9 @@ from collections.abc import Iterator, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 from rfmsync.connectors.base import Contact
+from rfmsync.connectors.identifiers import e164
 from rfmsync.sync import ledger_snapshots as snapshots
-from rfmsync.sync.identity import SINGLE_SOURCE, Identity
+from rfmsync.sync.identity import SINGLE_SOURCE, Identity, identifiers
 from rfmsync.sync.ledger import SOURCE_KEY, Ledger
 from rfmsync.sync.state import Database
 
@@ -38,18 +39,18 @@ def audience_contacts(db: Database, store: str, keys: Sequence[str], *, ledger: 
     is known by in the store's other sources."""
     found = _newest(db, store, keys, ("email", "phone", "email_consent", "sms_consent"), ledger)
     identity = ledger.identity if ledger else SINGLE_SOURCE
+    emails, phones = identifiers(db, store, identity, keys)
     contacts: dict[str, Contact] = {}
     for key, v in found.items():
         email, phone = _str(v[0]), _str(v[1])
-        contacts[key] = Contact(email, phone, _bool(v[2]), _bool(v[3]),
-                                _others(identity.emails.get(key, ()), email, lower=True),
-                                _others(identity.phones.get(key, ()), phone, lower=False))
+        same_phone = e164(phone, identity.phone_region) if phone else None
+        contacts[key] = Contact(email, phone, _bool(v[2]), _bool(v[3]), _others(emails.get(key, ()), email),
+                                tuple(p for p in phones.get(key, ()) if p not in (phone, same_phone)))
     return contacts
 
 
-def _others(known: Sequence[str], primary: str | None, *, lower: bool) -> tuple[str, ...]:
-    first = (primary or "").strip()
-    first = first.lower() if lower else first
+def _others(known: Sequence[str], primary: str | None) -> tuple[str, ...]:
+    first = (primary or "").strip().lower()
     return tuple(value for value in known if value != first)
 
 

@@ -22,7 +22,7 @@ with two sources on (tables identity_nodes and identity_values).
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -41,11 +41,11 @@ class Identity:
     # None: one source, every key is the source's own.
     by_node: dict[Node, str] | None = None
     nodes_by_key: dict[str, list[Node]] = field(default_factory=dict)
-    # Every email and phone known for a customer, from all their identities (for pushes).
-    emails: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    phones: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Customers with orders from more than one source.
     multi_source: int = 0
+    # Identifiers seen in this run and not yet in the state (a dry run writes none).
+    unwritten: dict[tuple[str, str, str, str], str | None] = field(default_factory=dict, repr=False)
+    phone_region: str | None = None
 
     def key_of(self, source: str, source_key: str) -> str:
         if self.by_node is None:
@@ -58,27 +58,29 @@ SINGLE_SOURCE = Identity()
 
 def resolve(db: Database, store: str, observed: Iterable[Observed], source_order: Sequence[str],
             phone_region: str | None, *, write: bool = True) -> Identity:
-    """The store's identity mapping after adding what `observed` holds that the state does not."""
+    """The store's identity mapping after adding what `observed` holds that the state does not.
+
+    Only what is new is matched: the identifiers of new identities, looked up by value (an index)
+    among those already known. A run with nothing new reads the mapping and compares, nothing more.
+    """
     seen = list(observed)
     stored_nodes: dict[Node, str] = {(s, k): c for s, k, c in db.conn.execute(
         "SELECT source, source_key, customer_key FROM identity_nodes WHERE store = ?", (store,))}
     if not stored_nodes and len({s for s, *_ in seen}) <= 1:
         return SINGLE_SOURCE
-    # (source, source key, kind, as recorded) -> normalized value (an E.164 phone, or None if unreadable)
-    stored_values: dict[tuple[str, str, str, str], str | None] = {
-        (s, k, kind, raw): value for s, k, kind, raw, value in db.conn.execute(
-            "SELECT source, source_key, kind, raw, value FROM identity_values WHERE store = ?", (store,))}
+    known = {(s, k, kind, raw) for s, k, kind, raw in db.conn.execute(
+        "SELECT source, source_key, kind, raw FROM identity_values WHERE store = ?", (store,))}
     new_values: dict[tuple[str, str, str, str], str | None] = {}
     nodes: set[Node] = set(stored_nodes)
     for source, key, email, phone in seen:
         nodes.add((source, key))
-        if email and (source, key, "email", email) not in stored_values:
+        if email and (source, key, "email", email) not in known:
             new_values[(source, key, "email", email)] = email
-        if phone and (source, key, "phone", phone) not in stored_values:
+        if phone and (source, key, "phone", phone) not in known:
             new_values[(source, key, "phone", phone)] = e164(phone, phone_region)
-    values = {**stored_values, **new_values}
-    new_nodes = sorted(nodes - stored_nodes.keys(), key=_rank(source_order))
-    assigned = _match(stored_nodes, new_nodes, values, _rank(source_order))
+    rank = _rank(source_order)
+    new_nodes = sorted(nodes - stored_nodes.keys(), key=rank)
+    assigned = _match(db, store, stored_nodes, new_nodes, new_values, rank) if new_nodes else {}
     if write and (assigned or new_values):
         with db.transaction() as conn:
             conn.executemany("INSERT INTO identity_nodes (store, source, source_key, customer_key) VALUES (?, ?, ?, ?)",
@@ -86,7 +88,34 @@ def resolve(db: Database, store: str, observed: Iterable[Observed], source_order
             conn.executemany("INSERT OR IGNORE INTO identity_values (store, source, source_key, kind, raw, value) "
                              "VALUES (?, ?, ?, ?, ?, ?)", [(store, *k, v) for k, v in new_values.items()])
     by_node = {**stored_nodes, **assigned}
-    return _identity(by_node, values)
+    nodes_by_key: dict[str, list[Node]] = defaultdict(list)
+    for node, key in by_node.items():
+        nodes_by_key[key].append(node)
+    several = sum(1 for held in nodes_by_key.values() if len(held) > 1 and len({s for s, _ in held}) > 1)
+    return Identity(by_node, dict(nodes_by_key), several, {} if write else new_values, phone_region)
+
+
+def identifiers(db: Database, store: str, identity: Identity, keys: Sequence[str],
+                ) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """Every email and every phone (E.164 where it reads as one) known for each customer, from all
+    their identities, for pushes; one read of the store's identifiers."""
+    if identity.by_node is None or not keys:
+        return {}, {}
+    wanted = set(keys)
+    emails: dict[str, list[str]] = defaultdict(list)
+    phones: dict[str, list[str]] = defaultdict(list)
+    rows = db.conn.execute("SELECT source, source_key, kind, raw, value FROM identity_values WHERE store = ? "
+                           "ORDER BY source, source_key, kind, raw", (store,)).fetchall()
+    rows += [(*k, v) for k, v in sorted(identity.unwritten.items())]
+    for source, source_key, kind, raw, value in rows:
+        customer = identity.by_node.get((source, source_key))
+        if customer is None or customer not in wanted:
+            continue
+        bucket = emails if kind == "email" else phones
+        text = raw if kind == "email" else (value or raw)
+        if text not in bucket[customer]:
+            bucket[customer].append(text)
+    return {k: tuple(v) for k, v in emails.items()}, {k: tuple(v) for k, v in phones.items()}
 
 
 def _rank(source_order: Sequence[str]) -> _NodeRank:
@@ -139,41 +168,67 @@ class _Components:
         self.has_email[ra] = self.has_email[ra] or self.has_email[rb]
 
 
-def _match(stored_nodes: dict[Node, str], new_nodes: Sequence[Node],
-           values: dict[tuple[str, str, str, str], str | None], rank: _NodeRank) -> dict[Node, str]:
+def _stored_with(db: Database, store: str, wanted: set[tuple[str, str]]) -> list[tuple[str, str, str, str]]:
+    """(source, source key, kind, value) of the stored identifiers with one of the wanted values."""
+    found: list[tuple[str, str, str, str]] = []
+    for kind in ("email", "phone"):
+        values = sorted(v for k, v in wanted if k == kind)
+        for start in range(0, len(values), 500):
+            chunk = values[start:start + 500]
+            found += db.conn.execute(
+                f"SELECT source, source_key, kind, value FROM identity_values WHERE store = ? AND kind = ? AND "
+                f"value IN ({','.join('?' * len(chunk))})", (store, kind, *chunk)).fetchall()
+    return found
+
+
+def _with_email(db: Database, store: str, nodes: Iterable[Node]) -> set[Node]:
+    found: set[Node] = set()
+    for source, key in nodes:
+        if db.conn.execute("SELECT 1 FROM identity_values WHERE store = ? AND source = ? AND source_key = ? AND "
+                           "kind = 'email' LIMIT 1", (store, source, key)).fetchone():
+            found.add((source, key))
+    return found
+
+
+def _match(db: Database, store: str, stored_nodes: dict[Node, str], new_nodes: Sequence[Node],
+           new_values: dict[tuple[str, str, str, str], str | None], rank: _NodeRank) -> dict[Node, str]:
     """Keys for the new identities: a keyed customer's they match, or a new one."""
-    if not new_nodes:
-        return {}
-    node_emails: dict[Node, bool] = defaultdict(bool)
-    by_value: dict[tuple[str, str], set[Node]] = defaultdict(set)
-    for (source, key, kind, _raw), value in values.items():
-        if value is None:
-            continue
-        by_value[(kind, value)].add((source, key))
-        if kind == "email":
-            node_emails[(source, key)] = True
-    components = _Components()
-    key_sources: dict[str, set[str]] = defaultdict(set)
-    key_email: dict[str, bool] = defaultdict(bool)
-    for (source, key), customer in stored_nodes.items():
-        key_sources[customer].add(source)
-        key_email[customer] = key_email[customer] or node_emails[(source, key)]
     new = set(new_nodes)
+    by_value: dict[tuple[str, str], set[Node]] = defaultdict(set)
+    has_email: set[Node] = set()
+    for (source, key, kind, _raw), value in new_values.items():
+        if value is not None:
+            by_value[(kind, value)].add((source, key))
+            if kind == "email":
+                has_email.add((source, key))
+    needed = {kv for kv, members in by_value.items() if members & new}
+    for source, key, kind, value in _stored_with(db, store, needed):
+        by_value[(kind, value)].add((source, key))
+    # Keyed customers a new identity may join: each is one element, with all its sources and
+    # whether any of its identities has an email.
+    touched = {stored_nodes[n] for kv in needed for n in by_value[kv] if n in stored_nodes}
+    key_nodes: dict[str, list[Node]] = defaultdict(list)
+    for node, customer in stored_nodes.items():
+        if customer in touched:
+            key_nodes[customer].append(node)
+    has_email |= _with_email(db, store, [n for held in key_nodes.values() for n in held if n not in has_email])
+    components = _Components()
 
     def element(node: Node) -> object:
         if node in new:
-            components.add(node, {node[0]}, node_emails[node], None)
+            components.add(node, {node[0]}, node in has_email, None)
             return node
         customer = stored_nodes[node]
-        components.add(("key", customer), key_sources[customer], key_email[customer], customer)
+        held = key_nodes[customer]
+        components.add(("key", customer), {s for s, _ in held}, any(n in has_email for n in held), customer)
         return ("key", customer)
 
     for kind in ("email", "phone"):
-        for (value_kind, _value), members in sorted(by_value.items()):
-            if value_kind != kind or not members & new:
+        for value_kind, value in sorted(needed):
+            if value_kind != kind:
                 continue
             # Keyed customers first (they anchor), then new identities in config order.
-            ordered = sorted(members, key=lambda n: (n in new, rank(n)))
+            ordered = sorted(by_value[(kind, value)], key=lambda n: (n in new, rank(n)))
             first = element(ordered[0])
             for node in ordered[1:]:
                 components.join(first, element(node), by_phone=kind == "phone")
@@ -181,12 +236,12 @@ def _match(stored_nodes: dict[Node, str], new_nodes: Sequence[Node],
     assigned: dict[Node, str] = {}
     for node in new_nodes:  # in rank order: the first node of a new customer names it
         root = components.find(element(node))
-        held = components.key[root]
-        if held is None:
-            held = _free_key(node, taken)
-            taken.add(held)
-            components.key[root] = held
-        assigned[node] = held
+        held_key = components.key[root]
+        if held_key is None:
+            held_key = _free_key(node, taken)
+            taken.add(held_key)
+            components.key[root] = held_key
+        assigned[node] = held_key
     return assigned
 
 
@@ -198,22 +253,3 @@ def _free_key(node: Node, taken: set[str]) -> str:
     while candidate in taken:
         candidate, n = f"{source}:{key}#{n}", n + 1
     return candidate
-
-
-def _identity(by_node: dict[Node, str], values: dict[tuple[str, str, str, str], str | None]) -> Identity:
-    nodes_by_key: dict[str, list[Node]] = defaultdict(list)
-    for node, key in by_node.items():
-        nodes_by_key[key].append(node)
-    emails: dict[str, list[str]] = defaultdict(list)
-    phones: dict[str, list[str]] = defaultdict(list)
-    for (source, source_key, kind, raw), value in sorted(values.items()):
-        customer = by_node.get((source, source_key))
-        if customer is None:
-            continue
-        bucket = emails if kind == "email" else phones
-        text = raw if kind == "email" else (value or raw)
-        if text not in bucket[customer]:
-            bucket[customer].append(text)
-    sources_per_key = Counter({key: len({s for s, _ in nodes}) for key, nodes in nodes_by_key.items()})
-    return Identity(by_node, dict(nodes_by_key), {k: tuple(v) for k, v in emails.items()},
-                    {k: tuple(v) for k, v in phones.items()}, sum(1 for n in sources_per_key.values() if n > 1))

@@ -114,6 +114,7 @@ MIGRATIONS: tuple[str, ...] = (
         raw TEXT NOT NULL, value TEXT,
         PRIMARY KEY (store, source, source_key, kind, raw)
     ) WITHOUT ROWID;
+    CREATE INDEX identity_by_value ON identity_values (store, kind, value);
     ALTER TABLE orders ADD COLUMN channel_detail TEXT;
     ALTER TABLE orders ADD COLUMN order_lines TEXT;
     UPDATE orders SET channel_detail = channel, channel = CASE
