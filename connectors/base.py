@@ -161,6 +161,8 @@ class OrderPage:
     cursor: SourceCursor | None = None
     # A bulk source's orders as columns, instead of (or besides) `orders`.
     columns: OrderColumns | None = None
+    # How many orders the whole pull holds, when the platform says (a total header): for progress.
+    expected: int | None = None
 
     @property
     def size(self) -> int:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydantic import ValidationError
-from rfmsync.connectors.base import BackfillSource, MemorySink, Sink, Source, SourceCursor
+from rfmsync.connectors.base import BackfillSource, MemorySink, OrderPage, Sink, Source, SourceCursor
 from rfmsync.core.aggregate import aggregate
 from rfmsync.core.batch import OrderBatch
 from rfmsync.core.clock import utc_now
@@ -37,6 +38,8 @@ __all__ = ["LEASE_SECONDS", "RunOptions", "RunSummary", "SinkOutcome", "StoreBus
 
 log = logging.getLogger("rfmsync.pipeline")
 LEASE_SECONDS = 900.0
+# A backfill without a terminal logs how far it is this often.
+PROGRESS_LOG_SECONDS = 30.0
 
 
 def run_store(db: Database, store: StoreRuntime, options: RunOptions) -> RunSummary:
@@ -159,6 +162,8 @@ def _pull_all(db: Database, store: StoreRuntime, options: RunOptions, started: d
         position = saved.position
         resume = _resume_point(source, position)
         pulled = 0
+        reached: datetime | None = None
+        logged = time.monotonic()
         # Sources with a faster way to read the whole history (bulk operations) use it to backfill.
         read = source.backfill if backfill and isinstance(source, BackfillSource) else source.pull
         for page in read(since, started, resume):
@@ -176,12 +181,31 @@ def _pull_all(db: Database, store: StoreRuntime, options: RunOptions, started: d
             pulled += page.size
             summary.orders_pulled += page.size
             summary.source_rejects += len(page.rejects)
+            reached = _newest_change(page, reached)
             if options.progress:
                 options.progress(source.name, pulled)
+            if options.pull_progress:
+                options.pull_progress(source.name, pulled, page.expected, reached)
+            if backfill and time.monotonic() - logged >= PROGRESS_LOG_SECONDS:
+                logged = time.monotonic()
+                log.info("store %s source %s: backfill at %s orders%s%s", store.name, source.name, f"{pulled:,}",
+                         f" of {page.expected:,}" if page.expected else "",
+                         f", changes up to {reached.date().isoformat()}" if reached else "")
             keep_lease()
         # The cursor never passes the run's start: the next run re-reads from there, less the look-back.
         set_cursor(db, store.name, source.name, Cursor(started, position), clear=cursor_key if backfill else None)
         log.info("store %s source %s: %d orders pulled", store.name, source.name, pulled)
+
+
+def _newest_change(page: OrderPage, reached: datetime | None) -> datetime | None:
+    """The newest order change a page brought: sources read oldest change first, so this is how far
+    into the history a pull has come."""
+    moments = [o.updated_at or o.created_at for o in page.orders]
+    if page.columns is not None and len(page.columns):
+        updated = page.columns.updated_utc
+        moments.append(datetime.fromtimestamp(updated if isinstance(updated, int) else int(updated.max()), UTC))
+    newest = max(moments, default=None)
+    return newest if reached is None or (newest is not None and newest > reached) else reached
 
 
 def _in_store_currency(ledger: Ledger, store: StoreRuntime) -> OrderBatch:

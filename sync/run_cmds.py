@@ -79,6 +79,22 @@ def _progress_printer() -> Any:
     return show
 
 
+def _pull_printer() -> Any:
+    """A backfill's live line: orders so far, of how many when the source says, and the date of
+    the newest change reached (sources read oldest first)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(source: str, count: int, expected: int | None, reached: datetime | None) -> None:
+        print(f"\r\033[K  {pull_progress_text(source, count, expected, reached)}", end="", file=sys.stderr, flush=True)
+    return show
+
+
+def pull_progress_text(source: str, count: int, expected: int | None, reached: datetime | None) -> str:
+    share = f" of {expected:,} ({min(count / expected, 1):.0%})" if expected else ""
+    return f"{source}: {count:,} orders{share}" + (f", up to {reached.date().isoformat()}" if reached else "")
+
+
 def not_sent(changes: int, accepted: int, rejected: int, skipped: int, error: str) -> str:
     """What a failed sink left undone, in the words `sync` and `status` both use."""
     done = f"{accepted:,} accepted, " if accepted else ""
@@ -160,7 +176,7 @@ def _run(args: argparse.Namespace, stores: list[str], options: RunOptions) -> in
                     print(f"rfmsync: store {name}: run failed: {shown}", file=sys.stderr)
                     code = EXIT_FAILED
                     continue
-                if options.progress:
+                if options.progress or options.pull_progress:
                     print(file=sys.stderr)
                 print(describe(summary, options.dry_run))
                 if summary.outcome == "interrupted":
@@ -189,5 +205,6 @@ def run_backfill(args: argparse.Namespace) -> int:
             since = datetime.combine(date.fromisoformat(args.since), datetime.min.time(), UTC)
         except ValueError:
             raise ConfigError("--since", f"expected a date YYYY-MM-DD, got {args.since!r}") from None
-    options = RunOptions(kind="backfill", backfill_since=since, progress=_progress_printer())
+    options = RunOptions(kind="backfill", backfill_since=since, progress=_progress_printer(),
+                         pull_progress=_pull_printer())
     return _run(args, [args.store], options)

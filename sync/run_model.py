@@ -56,6 +56,9 @@ class RunOptions:
     backfill_since: datetime | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     progress: Callable[[str, int], None] | None = None
+    # Pulls: (source, orders so far, orders the pull holds if the source says, the newest order
+    # change reached): how far a backfill is, for a terminal.
+    pull_progress: Callable[[str, int, int | None, datetime | None], None] | None = None
     now: datetime | None = None
 
 

@@ -107,7 +107,9 @@ class WooCommerceSource:
             orders = [m for m in mapped if isinstance(m, Order)]
             rejects = [m for m in mapped if isinstance(m, RejectedRecord)]
             following = self._next_page(response, page)
-            yield OrderPage(orders, rejects, cursor=WooCursor(since=after, page=following))
+            total = response.headers.get("X-WP-Total") or ""
+            yield OrderPage(orders, rejects, cursor=WooCursor(since=after, page=following),
+                            expected=int(total) if total.isdigit() else None)
             if following is None:
                 return
             page = following

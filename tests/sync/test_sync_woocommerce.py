@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,8 @@ from rfmsync.connectors.woocommerce.source import WooCommerceSource
 from rfmsync.core.batch import MONEY_SCALE
 from rfmsync.core.rfm import RfmSettings
 from rfmsync.sync.ledger import load_ledger
-from rfmsync.sync.pipeline import StoreRuntime
+from rfmsync.sync.pipeline import RunOptions, StoreRuntime, run_store
+from rfmsync.sync.run_cmds import pull_progress_text
 from rfmsync.sync.state import Database
 
 
@@ -111,3 +112,19 @@ def test_plain_http_needs_allow_http() -> None:
     with pytest.raises(ValidationError, match="use https://, or set allow_http = true"):
         WooCommerceSourceConfig(type="woocommerce", site="http://shop.example.com",  # type: ignore[arg-type]
                                 consumer_key="ck", consumer_secret="cs")
+
+
+def test_a_backfill_reports_its_progress_against_the_shops_total(woo: FakeWooCommerce, db: Database) -> None:
+    shop(woo)
+    seen: list[tuple[str, int, int | None, str | None]] = []
+
+    def record(name: str, count: int, expected: int | None, reached: datetime | None) -> None:
+        seen.append((name, count, expected, reached.date().isoformat() if reached else None))
+
+    summary = run_store(db, store(source(woo)), RunOptions(kind="backfill", now=NOW, pull_progress=record))
+    assert summary.outcome == "ok"
+    # Pages of 3, oldest change first: the share grows to the shop's X-WP-Total, the date to the newest.
+    assert seen == [("woo", 3, 10, "2026-10-23"), ("woo", 6, 10, "2026-10-27"), ("woo", 9, 10, "2026-10-30"),
+                    ("woo", 10, 10, "2026-10-31")]
+    assert pull_progress_text(*seen[1][:3], datetime(2026, 10, 24, tzinfo=UTC)) == (
+        "woo: 6 orders of 10 (60%), up to 2026-10-24")
