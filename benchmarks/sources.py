@@ -55,7 +55,8 @@ def main() -> int:
                           email=f"buyer{rng.randrange(args.orders // 4)}@example.com",
                           status=rng.choice(["completed"] * 8 + ["processing", "cancelled"]),
                           refunds=("5.00",) if rng.random() < 0.05 else (),
-                          lines=tuple((1 + rng.randrange(products), "10.00", "1.90") for _ in range(rng.randrange(1, 4))))
+                          lines=tuple((1 + rng.randrange(products), "10.00", "1.90")
+                                      for _ in range(rng.randrange(1, 4))))
         config = WooCommerceSourceConfig(type="woocommerce", name="woo", site=woo.base_url,  # type: ignore[arg-type]
                                          consumer_key=KEY, consumer_secret=SECRET, allow_http=True)
         source = WooCommerceSource(config, retry=RetryPolicy())
@@ -96,8 +97,8 @@ def main() -> int:
         seen = len({o["customer_id"] for o in square.orders.values() if o.get("customer_id")})
         fewest = 1 + math.ceil(args.orders / 1000) + math.ceil(seen / 100) + 2 * math.ceil(variations / 1000)
         print(f"square backfill: {args.orders:,} orders of {seen:,} customers and {variations} variations, "
-              f"{square.received:,} requests ({square.received_by_kind['catalog']} catalog; fewest {fewest:,}: customer "
-              f"and catalog calls go per page), {seconds:.1f} s ({args.orders / seconds:,.0f} orders/s)")
+              f"{square.received:,} requests ({square.received_by_kind['catalog']} catalog; fewest {fewest:,}: "
+              f"customer and catalog calls go per page), {seconds:.1f} s ({args.orders / seconds:,.0f} orders/s)")
         db.close()
     return 0
 
