@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 from rfmsync.connectors.base import FieldsSinkConfig, SourceConfig
-from rfmsync.core.models import CHANNELS
+from rfmsync.core.models import check_channel
 
 
 class CsvSourceConfig(SourceConfig):
@@ -24,13 +24,7 @@ class CsvSourceConfig(SourceConfig):
     # The channel every order of the file was sold through (an export of an old till: "pos"), for
     # rfm.channels; the file's name is the detail. Default: not recorded.
     channel: str | None = None
-
-    @field_validator("channel")
-    @classmethod
-    def _channel_class(cls, value: str | None) -> str | None:
-        if value is not None and value not in CHANNELS:
-            raise ValueError(f"expected one of {', '.join(CHANNELS)}")
-        return value
+    _channel_class = field_validator("channel")(check_channel)
 
 
 class CsvSinkConfig(FieldsSinkConfig):

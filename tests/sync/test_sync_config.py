@@ -116,6 +116,11 @@ secret = "${ACME_HOOK_SECRET}"
     (lambda c: c["stores"]["acme"]["sinks"][0].update(secret="${NOT_SET_ANYWHERE}"),
      "stores.acme.sinks[0].secret", "environment variable NOT_SET_ANYWHERE is not set"),
     (lambda c: c.update(stores={"a b": c["stores"]["acme"]}), "stores", "may hold only letters"),
+    (lambda c: c["stores"]["acme"].update(phone_region="XX"), "stores.acme.phone_region", "region code"),
+    (lambda c: c["stores"]["acme"].update(rfm={"channels": ["pos", " "]}), "stores.acme.rfm.channels",
+     "not empty strings"),
+    (lambda c: c["stores"]["acme"]["sources"][0].update(channel="till"), "stores.acme.sources[0].channel",
+     "expected one of web, pos, marketplace, staff, subscription, other"),
 ])
 def test_sync_settings_errors_name_their_path(change: Any, path: str, message: str) -> None:
     config = sync_base()
