@@ -5,17 +5,28 @@ for ids it has not seen lately."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from rfmsync.connectors.base import SinkMemory
+from rfmsync.core.errors import AuthError, PermanentError
+
+log = logging.getLogger("rfmsync.connectors")
 
 
 class LookupCache:
-    """id -> a JSON-able value; in memory for the process, in the state for `days`."""
+    """id -> a JSON-able value; in memory for the process, in the state for `days`.
 
-    def __init__(self, prefix: str, days: float, clock: Callable[[], float]) -> None:
+    With `optional`, a lookup the platform refuses as such (no permission for it, an endpoint the
+    shop's version lacks) is warned about once and skipped for the process: the orders still land,
+    without what the lookup adds, and the next process asks again.
+    """
+
+    def __init__(self, prefix: str, days: float, clock: Callable[[], float], *, optional: str | None = None) -> None:
         self.prefix, self.days, self.clock = prefix, days, clock
+        self.optional = optional  # what is missing without it, for the warning
+        self.refused = False
         self.memory: SinkMemory | None = None
         self.held: dict[str, Any] = {}
 
@@ -38,8 +49,17 @@ class LookupCache:
                 continue
             wanted.append(key)
         for start in range(0, len(wanted), chunk):
+            if self.refused:
+                return
             asked = wanted[start:start + chunk]
-            found = fetch(asked)
+            try:
+                found = fetch(asked)
+            except (PermanentError, AuthError) as exc:
+                if self.optional is None:
+                    raise
+                self.refused = True
+                log.warning("%s; %s this run", exc, self.optional)
+                return
             for key in asked:
                 self.held[key] = found.get(key)
                 if key in found and self.memory is not None:

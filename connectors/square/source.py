@@ -75,7 +75,8 @@ class SquareSource:
         self.http = HttpClient(config.base_url.rstrip("/"), headers=headers, retry=self.retry,
                                timeout=(5.0, config.timeout_seconds), origin="square")
         self._customers = LookupCache("customer", config.customer_cache_days, clock)
-        self._catalog = LookupCache("catalog", config.customer_cache_days, clock)
+        self._catalog = LookupCache("catalog", config.customer_cache_days, clock,
+                                    optional="orders are read without line categories (needs ITEMS_READ)")
         self._sales: dict[str, str | None] = {}  # sale order id -> its customer id
 
     @property

@@ -72,7 +72,8 @@ class WooCommerceSource:
         self.http = HttpClient(config.site, headers=headers, retry=self.retry, timeout=(5.0, config.timeout_seconds),
                                origin="woocommerce")
         self._checked = False
-        self._categories = LookupCache("product", config.product_cache_days, clock)
+        self._categories = LookupCache("product", config.product_cache_days, clock,
+                                       optional="orders are read without line categories")
 
     @property
     def name(self) -> str:
@@ -117,7 +118,11 @@ class WooCommerceSource:
     def _fetch_categories(self, ids: Sequence[str]) -> dict[str, Any]:
         """Category names of each product (a variation's line names its parent product). A product
         deleted since is not answered for: its lines have no category."""
-        response = self._get(PRODUCTS, {"include": ",".join(ids), "per_page": str(len(ids)), "status": "any"})
+        try:
+            response = self._get(PRODUCTS, {"include": ",".join(ids), "per_page": str(len(ids)), "status": "any"})
+        except PermanentError as exc:
+            raise PermanentError(f"WooCommerce: the products of the orders' lines could not be read (HTTP "
+                                 f"{exc.status})", origin="woocommerce", status=exc.status) from None
         return {str(p["id"]): [str(c.get("name") or "") for c in p.get("categories") or [] if isinstance(c, dict)]
                 for p in self._items(response) if p.get("id")}
 

@@ -177,3 +177,19 @@ def test_one_source_keeps_its_keys_and_writes_no_mapping_and_a_dry_run_writes_no
     run(db, replace(both, sources=both.sources), NOW + DAY)
     assert keys(db) == {"web/W1": "W1", "pos/P1": "W1"}
     assert load_ledger(db, "shop", source_order=["web", "pos"]).batch.customer_ids == ["W1"]
+
+
+def test_a_refused_category_lookup_leaves_the_orders_in_without_categories(
+        shops: tuple[FakeWooCommerce, FakeSquare], db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    woo, square = shops
+    woo.faults.add(404, kind="products")  # a shop whose keys or version cannot read products
+    square.faults.add(403, kind="catalog")  # a token without ITEMS_READ
+    sink = RecordingSink(fields=FIELDS)
+    summary = run(db, store(sources(woo, square), sink))
+    assert summary.outcome == "ok" and summary.orders_pulled == 7
+    assert pushed(sink)["7"] == ("5", "3", "155.00")  # every order in, scored as without the lookups
+    assert db.conn.execute("SELECT COUNT(*) FROM orders WHERE order_lines IS NOT NULL").fetchone()[0] == 0
+    warned = [r.getMessage() for r in caplog.records
+              if r.levelname == "WARNING" and "line categories" in r.getMessage()]
+    assert len(warned) == 2 and "the products of the orders' lines could not be read (HTTP 404)" in warned[0]
+    assert (woo.received_by_kind["products"], square.received_by_kind["catalog"]) == (1, 1)  # once, not per page
