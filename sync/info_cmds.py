@@ -90,6 +90,11 @@ def _filter_lines(state_path: Path, store: str, wanted: OrderFilter) -> list[str
     known_channels = {c.lower() for c in seen.channels} | {d.lower() for _, d in seen.details}
     for channel in sorted(wanted.channels - known_channels):
         lines.append(f"warning: rfm.channels: {channel!r} matches no order seen so far")
+    if wanted.categories:
+        for source, n in sorted(seen.orders_by_source.items()):
+            if not seen.categorized_by_source.get(source):
+                lines.append(f"warning: rfm.categories: none of source {source}'s {n:,} orders carries line "
+                             "categories, so none of them counts")
     known_categories = {c.casefold() for c in seen.categories}
     for category in sorted(wanted.categories - known_categories):
         lines.append(f"warning: rfm.categories: {category!r} matches no order line seen so far")

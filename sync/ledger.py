@@ -265,6 +265,9 @@ class Seen:
     channels: dict[str, int]
     details: dict[tuple[str, str], int]
     categories: dict[str, int]
+    # Per source, orders read and orders with categorized lines.
+    orders_by_source: dict[str, int]
+    categorized_by_source: dict[str, int]
 
 
 def seen_channels_and_categories(db: Database, store: str) -> Seen:
@@ -277,8 +280,12 @@ def seen_channels_and_categories(db: Database, store: str) -> Seen:
         if detail:
             details[(name, detail)] = details.get((name, detail), 0) + 1
     categories: dict[str, int] = {}
-    for text in table["order_lines"].to_pylist():
+    orders: dict[str, int] = {}
+    categorized: dict[str, int] = {}
+    for source, text in zip(table["source"].to_pylist(), table["order_lines"].to_pylist(), strict=True):
+        orders[source] = orders.get(source, 0) + 1
         if text:
+            categorized[source] = categorized.get(source, 0) + 1
             for name in {n for names, _ in json.loads(text) for n in names}:
                 categories[name] = categories.get(name, 0) + 1
-    return Seen(channels, details, categories)
+    return Seen(channels, details, categories, orders, categorized)

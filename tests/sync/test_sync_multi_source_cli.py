@@ -21,6 +21,7 @@ as_of = 2026-11-01
 phone_region = "DE"
 [stores.shop.rfm]
 channels = ["pos", "kiosk"]
+categories = ["Tea"]
 [[stores.shop.sources]]
 type = "woocommerce"
 name = "web"
@@ -78,16 +79,17 @@ def test_check_config_lists_what_the_orders_hold_and_status_counts_shared_custom
     code, out, err = cli("sync", "--config", config)
     assert code == 0, err
     assert "5 orders pulled" in out and "1 customers seen in more than one source" in out
-    assert "2 customers scored" in out  # Ada (the till and the old till), and the old till's 901
-    assert "2 orders outside the store's rfm.channels / rfm.categories" in out  # both web orders
+    assert "1 customers scored" in out  # Ada, by the tea she bought at the till
+    assert "4 orders outside the store's rfm.channels / rfm.categories" in out  # web's, the old till's
     code, out, _ = cli("check-config", config)
     assert code == 0
     assert "channels seen (orders): pos 3 (old.csv 2, L1 1); staff 1 (admin 1); web 1 (checkout 1)" in out
     assert "categories seen (orders): Coffee 1, Tea 1" in out
     assert "warning: rfm.channels: 'kiosk' matches no order seen so far" in out
+    assert "warning: rfm.categories: none of source old-till's 2 orders carries line categories" in out
+    assert "source web's" not in out and "source pos's" not in out
     code, out, _ = cli("status", "--config", config)
     assert code == 0 and "(1 seen in more than one source)" in out
     out_file = next((tmp_path / "out").glob("*.csv")).read_text(encoding="utf-8")
-    # POS orders only: Ada's 18.00 at the till and 8.00 at the old one, under her web key.
-    assert out_file.splitlines()[1:] == ["shop:csv:1:0,7,entered,,Need Attention,Need Attention,2,26.00",
-                                         "shop:csv:1:0,901,entered,,Lost,Lost,1,9.00"]
+    # POS orders with tea: Ada's 18.00 at the till (the old till records no lines), under her web key.
+    assert out_file.splitlines()[1:] == ["shop:csv:1:0,7,entered,,Lost,Lost,1,18.00"]
