@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from rfmsync.core.batch import MONEY_SCALE
+from rfmsync.core.batch import MONEY_SCALE, to_units
 from rfmsync.core.diff import Change
 from rfmsync.core.fields import DEFAULT_FIELDS, check_fields
 from rfmsync.core.models import STATUS_CODES, Order, OrderLine
@@ -66,6 +66,13 @@ class RejectedRecord:
     position: str  # "orders.csv line 14", "page 3 item 17"
     reason: str
     raw: Mapping[str, str] = field(default_factory=dict)
+
+
+def lines_json(lines: Sequence[OrderLine]) -> str | None:
+    """Order lines as the ledger stores them: [[["Coffee", "Gifts"], units], ...], None for none."""
+    if not lines:
+        return None
+    return json.dumps([[list(line.categories), to_units(line.amount)] for line in lines], ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ write moves the source's rows in, and model orders for a source that has a snaps
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -23,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 from rfmsync.connectors.base import OrderColumns
+from rfmsync.connectors.base import lines_json as order_lines_json
 from rfmsync.core.batch import to_units
 from rfmsync.core.models import STATUS_CODES, Order
 from rfmsync.sync.state import Database
@@ -185,10 +185,8 @@ def sources(db: Database, store: str) -> list[str]:
 
 
 def lines_json(order: Order) -> str | None:
-    """An order's lines as stored: [[["Coffee", "Gifts"], units], ...], or None without lines."""
-    if not order.lines:
-        return None
-    return json.dumps([[list(line.categories), to_units(line.amount)] for line in order.lines], ensure_ascii=False)
+    """An order's lines as stored (connectors.base.lines_json)."""
+    return order_lines_json(order.lines)
 
 
 def order_count(db: Database, store: str) -> int:

@@ -17,7 +17,7 @@ import requests
 from rfmsync.connectors.http_client import HttpClient
 from rfmsync.connectors.shopify.cursor import ShopifyCursor
 from rfmsync.connectors.shopify.graphql import ShopifyGraphQL
-from rfmsync.connectors.shopify.mapping import ORDER_FIELDS
+from rfmsync.connectors.shopify.mapping import BULK_LINES, ORDER_FIELDS
 from rfmsync.core.errors import PermanentError, TransientError
 from rfmsync.core.stopping import pause
 
@@ -31,9 +31,12 @@ PAGE_LINES = 1_000
 MAX_PAGE_LINES = 64_000
 # Bulk queries take no `first:` on connections (§1.4); groupObjects false is the 2026-01 default,
 # set anyway for older pinned versions (lines in any order, no grouping work on Shopify's side).
+# With order lines (line_categories), grouped: each order's line items follow it, so an order is
+# complete when the next one starts and a page (and its resume point) ends between two orders;
+# ungrouped, an order's lines could come anywhere later in the file (§1.4).
 RUN_MUTATION = (
     'mutation { bulkOperationRunQuery(query: """{ orders%s { edges { node { %s } } } }""", '
-    "groupObjects: false) { bulkOperation { id status } userErrors { field message } } }"
+    "groupObjects: %s) { bulkOperation { id status } userErrors { field message } } }"
 )
 POLL_QUERY = ("query BulkOperation($id: ID!) { bulkOperation(id: $id) { id status errorCode objectCount "
               "rootObjectCount fileSize url partialDataUrl } }")
@@ -46,8 +49,9 @@ class _ResultGone(Exception):
 
 class BulkBackfill:
     def __init__(self, graphql: ShopifyGraphQL, http: HttpClient, source: str, *, poll_seconds: float,
-                 sleep: Callable[[float], None] = pause) -> None:
+                 sleep: Callable[[float], None] = pause, with_lines: bool = False) -> None:
         self._graphql, self._http, self._source = graphql, http, source
+        self._with_lines = with_lines
         self._poll_seconds, self._sleep = poll_seconds, sleep
         self.downloads = 0
 
@@ -90,7 +94,9 @@ class BulkBackfill:
 
     def _start(self, query: str | None) -> str:
         inner = f'(query: "{query}")' if query else ""
-        data = self._graphql.execute(RUN_MUTATION % (inner, ORDER_FIELDS), None, cost=10)
+        fields = ORDER_FIELDS + (BULK_LINES if self._with_lines else "")
+        data = self._graphql.execute(RUN_MUTATION % (inner, fields, "true" if self._with_lines else "false"), None,
+                                     cost=10)
         result = data.get("bulkOperationRunQuery") or {}
         errors = result.get("userErrors") or []
         if errors:
@@ -135,11 +141,18 @@ class BulkBackfill:
                 if line_number <= skip:
                     continue
                 node = json.loads(raw)
-                if isinstance(node, dict) and "__parentId" not in node:
-                    nodes.append(node)
+                if not isinstance(node, dict):
+                    continue
+                if "__parentId" in node:
+                    # Grouped: a line item of the order just read (any other child is not asked for).
+                    if nodes and nodes[-1].get("id") == node["__parentId"]:
+                        nodes[-1].setdefault("lineItems", {"nodes": []})["nodes"].append(node)
+                    continue
                 if len(nodes) >= page_lines:
-                    yield nodes, _position(operation_id, query, line_number)
+                    # This order starts the next page: the ones before it are complete with their lines.
+                    yield nodes, _position(operation_id, query, line_number - 1)
                     nodes, page_lines = [], min(2 * page_lines, MAX_PAGE_LINES)
+                nodes.append(node)
         except (requests.RequestException, ValueError) as exc:
             raise TransientError(f"Shopify bulk result download broke off after line {line_number} "
                                  f"({type(exc).__name__}); the next backfill resumes there") from None

@@ -27,6 +27,9 @@ class ShopifySourceConfig(SourceConfig):
     # Backfills run as bulk operations (one request for the whole history) unless turned off.
     bulk_backfill: bool = True
     bulk_poll_seconds: float = Field(default=5.0, gt=0, le=300)
+    # Read each order's lines with their products' categories (for rfm.categories). Shopify counts
+    # every line in a query's cost: pages then hold at most LINE_PAGE_SIZE orders (mapping.py).
+    line_categories: bool = False
 
     @field_validator("shop")
     @classmethod

@@ -21,7 +21,14 @@ from rfmsync.connectors.shopify.bulk import BulkBackfill
 from rfmsync.connectors.shopify.config import ShopifySourceConfig
 from rfmsync.connectors.shopify.cursor import ShopifyCursor
 from rfmsync.connectors.shopify.graphql import ShopifyGraphQL, TokenSource
-from rfmsync.connectors.shopify.mapping import ORDER_FIELDS, columns_from_nodes, order_from_node
+from rfmsync.connectors.shopify.mapping import (
+    LINE_PAGE_SIZE,
+    LINES_PER_ORDER,
+    ORDER_FIELDS,
+    PAGED_LINES,
+    columns_from_nodes,
+    order_from_node,
+)
 from rfmsync.core.models import Order
 from rfmsync.core.stopping import pause
 
@@ -33,7 +40,7 @@ HISTORY_LIMIT = timedelta(days=60)
 ORDERS_QUERY = (
     "query Orders($first: Int!, $after: String, $query: String) { "
     "orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) { "
-    f"pageInfo {{ hasNextPage endCursor }} nodes {{ {ORDER_FIELDS} }} }} }}"
+    "pageInfo { hasNextPage endCursor } nodes { %s } } }"
 )
 
 
@@ -55,7 +62,12 @@ class ShopifySource:
         self.graphql = ShopifyGraphQL(self.http, config.shop, config.api_version, self.tokens, sleep=sleep,
                                       clock=clock)
         self.bulk = BulkBackfill(self.graphql, self.http, self.name, poll_seconds=config.bulk_poll_seconds,
-                                 sleep=sleep)
+                                 sleep=sleep, with_lines=config.line_categories)
+        lines = config.line_categories
+        self.query = ORDERS_QUERY % (ORDER_FIELDS + (PAGED_LINES if lines else ""))
+        self.page_size = min(config.page_size, LINE_PAGE_SIZE) if lines else config.page_size
+        # The worst case the client paces on; Shopify's own figure replaces it after the first answer.
+        self.page_cost = self.page_size * ((3 + 5 * LINES_PER_ORDER) if lines else 1) + 2
 
     @property
     def name(self) -> str:
@@ -69,9 +81,11 @@ class ShopifySource:
         after = _page_cursor(cursor, query)
         stats = _PullStats()
         while True:
-            data = self.graphql.execute(ORDERS_QUERY, {"first": self.config.page_size, "after": after,
-                                                       "query": query}, cost=self.config.page_size + 2)
+            data = self.graphql.execute(self.query, {"first": self.page_size, "after": after, "query": query},
+                                        cost=self.page_cost)
             orders = data.get("orders") or {}
+            stats.cut_lines += sum(1 for node in orders.get("nodes") or [] if isinstance(node, dict) and
+                                   ((node.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage"))
             page = [order_from_node(node, self.name) for node in orders.get("nodes") or []]
             info = orders.get("pageInfo") or {}
             more = bool(info.get("hasNextPage"))
@@ -107,7 +121,7 @@ class _PullStats:
     """Counts for the messages after a pull: orders without email, how far back history went."""
 
     def __init__(self) -> None:
-        self.orders = self.without_email = 0
+        self.orders = self.without_email = self.cut_lines = 0
         self.oldest: datetime | None = None
 
     def page(self, mapped: list[Order | RejectedRecord], position: ShopifyCursor) -> OrderPage:
@@ -131,6 +145,9 @@ class _PullStats:
         return OrderPage(rejects=rejects, cursor=position, columns=columns)
 
     def report(self, shop: str, since: datetime | None, until: datetime) -> None:
+        if self.cut_lines:
+            log.warning("shop %s: %d orders have more than %d lines; only their first %d carry categories (a "
+                        "backfill reads every line)", shop, self.cut_lines, LINES_PER_ORDER, LINES_PER_ORDER)
         if self.without_email:
             log.warning("shop %s: %d of %d orders came without an email: guest checkouts, or customer data "
                         "Shopify redacts unless the app has protected customer data access (Level 2)", shop,

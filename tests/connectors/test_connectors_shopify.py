@@ -5,37 +5,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from fake_shopify import FakeShopify
-from rfmsync.connectors.base import OrderPage
-from rfmsync.connectors.retry import RetryPolicy
-from rfmsync.connectors.shopify.cursor import ShopifyCursor
-from rfmsync.connectors.shopify.source import ShopifySource, ShopifySourceConfig
+from rfmsync.connectors.shopify.source import ShopifySource
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
 from rfmsync.core.models import Order
-
-NOW = datetime(2026, 11, 15, 4, 0, tzinfo=UTC)
-NO_WAIT = RetryPolicy(sleep=lambda _: None)
+from shopifykit import NOW, backfill_all, page_orders, source
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeShopify]:
     with FakeShopify(now=NOW, time_scale=0) as shop:
         yield shop
-
-
-def source(fake: FakeShopify, **config: Any) -> ShopifySource:
-    settings = {"type": "shopify", "shop": "acme.myshopify.com", "base_url": fake.base_url,
-                "access_token": "shpat_static", "bulk_poll_seconds": 1, **config}
-    if "client_id" in config:
-        settings.pop("access_token")
-    # The connector's waits move the fake's clock: pacing and restore are exact and instant.
-    return ShopifySource(ShopifySourceConfig.model_validate(settings), retry=NO_WAIT, sleep=fake.advance,
-                         clock=fake.elapsed, wall_clock=lambda: fake.now.timestamp())
 
 
 def pull_all(src: ShopifySource, since: datetime | None = None) -> list[Order]:
@@ -149,19 +133,6 @@ def test_a_bulk_backfill_counts_orders_without_email_from_its_columns(caplog: py
             orders, _ = backfill_all(source(fake))
     without = sum(1 for o in orders if not o.email)
     assert without >= 3 and f"{without} of {len(orders)} orders came without an email" in caplog.text
-
-
-def page_orders(page: OrderPage) -> list[Order]:
-    return [*page.orders, *(page.columns.as_orders() if page.columns is not None else [])]
-
-
-def backfill_all(src: ShopifySource, cursor: ShopifyCursor | None = None) -> tuple[list[Order], ShopifyCursor | None]:
-    orders: list[Order] = []
-    position = cursor
-    for page in src.backfill(None, NOW, cursor):
-        orders += page_orders(page)
-        position = page.cursor
-    return orders, position
 
 
 def test_bulk_backfill_streams_every_order_in_one_operation(fake: FakeShopify) -> None:

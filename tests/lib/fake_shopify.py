@@ -49,7 +49,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from fake_shopify_bulk import ACTIVE, BulkOp, BulkOutcome, parse_bulk_query
 from fake_shopify_data import Node, OrderStore, decode_cursor, iso, parse_search
-from fake_shopify_gql import Field, GqlError, arg, check, parse_document, project
+from fake_shopify_gql import Field, GqlError, arg, check, object_cost, parse_document, project
 from rfmsync.core.clock import utc_now
 from rfmsync.testing.fakes import FakePlatform, Fault, Reply, Request, json_reply
 
@@ -356,8 +356,13 @@ class FakeShopify(FakePlatform):
                    "pageInfo": {"hasNextPage": more, "hasPreviousPage": after is not None,
                                 "startCursor": cursors[0] if cursors else None,
                                 "endCursor": cursors[-1] if cursors else None}}
-            return {"data": {f.key: project(raw, fields, "OrderConnection")}}, len(nodes) + 2
-        return first + 2, run
+            return {"data": {f.key: project(raw, fields, "OrderConnection")}}, len(nodes) + 2 + len(nodes) * lines
+        # Orders themselves cost 1 each (as before); nested connections (lineItems) as Shopify counts them.
+        node = next((c for c in fields if c.name in ("nodes", "edges")), None)
+        node_fields = (node.children or []) if node is not None and node.name == "nodes" else next(
+            (c.children or [] for c in (node.children or []) if c.name == "node"), []) if node is not None else []
+        lines = object_cost([c for c in node_fields if c.name == "lineItems"], "Order")
+        return first + 2 + first * lines, run
 
     def _bulk_run(self, f: Field, variables: dict[str, Any]) -> Plan:
         inner = arg(f, "query", variables)
@@ -379,7 +384,8 @@ class FakeShopify(FakePlatform):
                 search = arg(orders, "query", variables)
                 self.searches.extend([search] if search is not None else [])
                 outcome = self._bulk_outcomes.popleft() if self._bulk_outcomes else BulkOutcome()
-                op = BulkOp(len(self.bulk_ops) + 1, inner, search, node_fields, iso(self.now), outcome)
+                op = BulkOp(len(self.bulk_ops) + 1, inner, search, node_fields, iso(self.now), outcome,
+                            grouped=arg(f, "groupObjects", variables) is True)
                 self.bulk_ops[op.number] = op
             raw = {"bulkOperation": op and op.view(self.base_url, 0),
                    "userErrors": [{"field": None if m == IN_PROGRESS else ["query"], "message": m} for m in errors]}

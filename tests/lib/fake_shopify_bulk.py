@@ -41,6 +41,9 @@ class BulkOp:
     data: bytes = b""
     partial: bytes = b""
     lines: int = 0
+    # groupObjects: each order's line items right after it; else (the 2026-01 default) anywhere
+    # after it, here all at the end of the file.
+    grouped: bool = False
 
     @property
     def gid(self) -> str:
@@ -58,9 +61,24 @@ class BulkOp:
         keep = len(nodes) if self.status == "COMPLETED" else self.outcome.partial_lines
         if self.status not in ("COMPLETED", "FAILED", "CANCELED"):
             keep = 0
+        line_field = next((f for f in self.node_fields if f.name == "lineItems"), None)
+        own = [f for f in self.node_fields if f.name != "lineItems"]
+        children: list[bytes] = []
         with no_gc():
-            lines = [json.dumps(project(n, self.node_fields, "Order"), ensure_ascii=False,
-                                separators=(",", ":")).encode() + b"\n" for n in nodes[:keep]]
+            lines = []
+            for n in nodes[:keep]:
+                lines.append(_line(project(n, own, "Order")))
+                if line_field is not None:
+                    edges = next((f for f in line_field.children or [] if f.name == "edges"), None)
+                    item_fields = next((f.children or [] for f in (edges.children if edges else []) or []
+                                        if f.name == "node"), [])
+                    mine = [_line({**project(item, item_fields, "LineItem"), "__parentId": n["id"]})
+                            for item in n.get("lineItems") or []]
+                    if self.grouped:
+                        lines += mine
+                    else:
+                        children += mine
+            lines += children
         self.lines = len(lines)
         if self.status == "COMPLETED":
             self.data = b"".join(lines)
@@ -79,6 +97,10 @@ class BulkOp:
                 "url": f"{url}.jsonl?X-Goog-Signature=fake{self.number}" if self.data else None,
                 "partialDataUrl": f"{url}-partial.jsonl?X-Goog-Signature=fake{self.number}" if self.partial else None,
                 "createdAt": self.created_at, "completedAt": self.completed_at}
+
+
+def _line(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def parse_bulk_query(inner: str) -> tuple[Field | None, list[Field], list[str]]:

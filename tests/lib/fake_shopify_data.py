@@ -77,6 +77,17 @@ def apply_fields(node: Node, fields: Mapping[str, Any]) -> Node:
         customer = {**customer, "defaultEmailAddress": None if email is None else {"emailAddress": email}}
         fields.setdefault("email", email)
     node["customer"] = customer
+    if "lines" in fields:
+        # (amount, product type, taxonomy category name, quantity, current quantity) each.
+        fields["lineItems"] = [
+            {"id": f"gid://shopify/LineItem/{node['legacyResourceId']}{i}", "name": f"line {i}",
+             "quantity": line[3] if len(line) > 3 else 1, "currentQuantity": line[4] if len(line) > 4 else
+             (line[3] if len(line) > 3 else 1), "discountedTotalSet": money(str(line[0]), "EUR"),
+             "product": None if line[1] is None and line[2] is None else {
+                 "id": f"gid://shopify/Product/{i}", "productType": line[1] or "",
+                 "category": {"id": "gid://shopify/TaxonomyCategory/x", "name": line[2], "fullName": line[2]}
+                 if line[2] else None}}
+            for i, line in enumerate(fields.pop("lines"))]
     unknown = set(fields) - set(SCHEMA["Order"])
     if unknown:
         raise ValueError(f"fields the fake does not model: {sorted(unknown)}")
@@ -89,7 +100,7 @@ def new_order(number: int, now: str, fields: Mapping[str, Any]) -> Node:
                   "createdAt": now, "updatedAt": None, "processedAt": None, "cancelledAt": None, "test": False,
                   "email": None, "sourceName": "web", "displayFinancialStatus": "PAID",
                   "currentTotalPriceSet": money("0.00", "EUR"), "totalPriceSet": money("0.00", "EUR"),
-                  "customer": None}
+                  "customer": None, "lineItems": []}
     apply_fields(node, fields)
     node["updatedAt"] = node["updatedAt"] or node["createdAt"]
     node["processedAt"] = node["processedAt"] or node["createdAt"]

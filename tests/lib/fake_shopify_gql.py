@@ -16,7 +16,13 @@ SCHEMA: dict[str, dict[str, str | None]] = {
     "Order": {"id": None, "legacyResourceId": None, "name": None, "createdAt": None, "updatedAt": None,
               "processedAt": None, "cancelledAt": None, "test": None, "email": None, "sourceName": None,
               "displayFinancialStatus": None, "currentTotalPriceSet": "MoneyBag", "totalPriceSet": "MoneyBag",
-              "customer": "Customer"},
+              "customer": "Customer", "lineItems": "LineItemConnection"},
+    "LineItemConnection": {"pageInfo": "PageInfo", "nodes": "LineItem", "edges": "LineItemEdge"},
+    "LineItemEdge": {"cursor": None, "node": "LineItem"},
+    "LineItem": {"id": None, "name": None, "quantity": None, "currentQuantity": None,
+                 "discountedTotalSet": "MoneyBag", "product": "Product"},
+    "Product": {"id": None, "productType": None, "category": "TaxonomyCategory"},
+    "TaxonomyCategory": {"id": None, "name": None, "fullName": None},
     "MoneyBag": {"shopMoney": "MoneyV2", "presentmentMoney": "MoneyV2"},
     "MoneyV2": {"amount": None, "currencyCode": None},
     "Customer": {"id": None, "defaultEmailAddress": "CustomerEmailAddress",
@@ -153,6 +159,30 @@ def check(fields: list[Field], type_name: str) -> list[dict[str, Any]]:
     return errors
 
 
+def object_cost(fields: list[Field], type_name: str) -> int:
+    """Shopify's requested cost of a selection below one object: 1 per object field, a connection
+    2 plus `first` times its node's cost (the fake charges orders' own connection as before)."""
+    cost = 0
+    for f in fields:
+        sub = SCHEMA[type_name].get(f.name)
+        if not sub or f.children is None:
+            continue
+        if sub.endswith("Connection"):
+            first = int(f.args.get("first", "0") or 0) if f.args.get("first", "").isdigit() else 0
+            node = next((c for c in f.children if c.name in ("nodes", "edges")), None)
+            inner = 0
+            if node is not None:
+                node_type = SCHEMA[sub][node.name] or ""
+                inner = object_cost(node.children or [], node_type)
+                if node.name == "edges":
+                    inner = object_cost(next((c.children or [] for c in node.children or [] if c.name == "node"),
+                                             []), "LineItem" if sub == "LineItemConnection" else "Order")
+            cost += 2 + first * (1 + inner)
+        else:
+            cost += 1 + object_cost(f.children, sub)
+    return cost
+
+
 def project(value: Any, fields: list[Field], type_name: str) -> Any:
     """The selected fields of `value` (a dict, list of dicts or None), keyed by alias."""
     if value is None:
@@ -166,5 +196,11 @@ def project(value: Any, fields: list[Field], type_name: str) -> Any:
             continue
         sub = SCHEMA[type_name][f.name]
         v = value.get(f.name)
+        first = f.args.get("first", "")
+        if sub and sub.endswith("Connection") and isinstance(v, list):  # a nested connection stored as a list
+            shown = v[:int(first)] if first.isdigit() else v
+            v = {"nodes": shown, "edges": [{"cursor": str(i), "node": n} for i, n in enumerate(shown)],
+                 "pageInfo": {"hasNextPage": len(shown) < len(v), "hasPreviousPage": False,
+                              "startCursor": None, "endCursor": None}}
         out[f.key] = project(v, f.children or [], sub) if sub else v
     return out
