@@ -94,7 +94,8 @@ def _filter_lines(state_path: Path, store: str, wanted: OrderFilter) -> list[str
         for source, n in sorted(seen.orders_by_source.items()):
             if not seen.categorized_by_source.get(source):
                 lines.append(f"warning: rfm.categories: none of source {source}'s {n:,} orders carries line "
-                             "categories, so none of them counts (some sources read them only when asked: line_categories = true)")
+                             "categories, so none of them counts (some sources read them only when asked: "
+                             "line_categories = true)")
     known_categories = {c.casefold() for c in seen.categories}
     for category in sorted(wanted.categories - known_categories):
         lines.append(f"warning: rfm.categories: {category!r} matches no order line seen so far")
