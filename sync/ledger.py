@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,12 +68,18 @@ def upsert_orders(db: Database, store: str, source: str, orders: Sequence[Order]
     with db.transaction() as conn:
         if columns is not None and len(columns):
             snapshots.write(conn, store, source, snapshots.table_of_columns(columns))
-        if orders and snapshots.has_snapshot(conn, store, source):
-            snapshots.write(conn, store, source, snapshots.table_of_orders(orders))
-        elif orders:
-            conn.executemany(_UPSERT, [_row(store, o) for o in orders])
+        write_orders(conn, store, source, orders)
         if cursor is not None:
             conn.execute(_SET_CURSOR, _cursor_row(store, cursor_key or source, cursor))
+
+
+def write_orders(conn: sqlite3.Connection, store: str, source: str, orders: Sequence[Order]) -> None:
+    """Orders into the source's rows (or its snapshot, once it has one), inside the caller's
+    transaction; a stored version with a newer updated_at is kept."""
+    if orders and snapshots.has_snapshot(conn, store, source):
+        snapshots.write(conn, store, source, snapshots.table_of_orders(orders))
+    elif orders:
+        conn.executemany(_UPSERT, [_row(store, o) for o in orders])
 
 
 def set_cursor(db: Database, store: str, source: str, cursor: Cursor, clear: str | None = None) -> None:

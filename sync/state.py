@@ -101,7 +101,8 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE TABLE segment_history_seeded (store TEXT PRIMARY KEY);
     """,
-    # One customer across a store's sources (sync/identity.py); each order's channel class beside
+    # One customer across a store's sources (sync/identity.py); order webhooks taken once each
+    # (sync/webhook_events.py); each order's channel class beside
     # the source's own detail, and its amount per product category (sync/order_filters.py). The
     # detail a row held as its channel moves; its class is read from the well-known details.
     """
@@ -115,6 +116,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (store, source, source_key, kind, raw)
     ) WITHOUT ROWID;
     CREATE INDEX identity_by_value ON identity_values (store, kind, value);
+    CREATE TABLE webhook_events (
+        store TEXT NOT NULL, source TEXT NOT NULL, event_id TEXT NOT NULL, received_utc INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        PRIMARY KEY (store, source, event_id)
+    ) WITHOUT ROWID;
     ALTER TABLE orders ADD COLUMN channel_detail TEXT;
     ALTER TABLE orders ADD COLUMN order_lines TEXT;
     UPDATE orders SET channel_detail = channel, channel = CASE
