@@ -60,6 +60,17 @@ class FieldsSinkConfig(SinkConfig):
 
 
 @dataclass(frozen=True)
+class WebhookDelivery:
+    """What a verified order webhook brings: the platform's event id (the same for every retry of
+    the event), its orders or the record refused, and whether it was only a ping to answer 200."""
+
+    event_id: str
+    orders: Sequence[Order] = ()
+    rejects: Sequence[RejectedRecord] = ()
+    ping: bool = False
+
+
+@dataclass(frozen=True)
 class RejectedRecord:
     """A source record that failed validation: kept with its position and reason, never dropped."""
 
