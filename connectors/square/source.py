@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,7 +24,7 @@ from typing import Any
 
 import requests
 from pydantic import ValidationError
-from rfmsync.connectors.base import OrderPage, RejectedRecord, SinkMemory, SourceCursor
+from rfmsync.connectors.base import OrderPage, RejectedRecord, SinkMemory, SourceCursor, WebhookDelivery
 from rfmsync.connectors.channels import square_channel
 from rfmsync.connectors.http_client import HttpClient
 from rfmsync.connectors.lookup_cache import LookupCache
@@ -39,7 +40,8 @@ from rfmsync.connectors.square.mapping import (
     source_order_id,
     when,
 )
-from rfmsync.core.errors import PermanentError, TransientError
+from rfmsync.connectors.webhook_signatures import square_valid
+from rfmsync.core.errors import AuthError, PermanentError, TransientError
 from rfmsync.core.models import Order
 
 log = logging.getLogger("rfmsync.connectors.square")
@@ -152,6 +154,29 @@ class SquareSource:
                 rejects.append(RejectedRecord(f"order {order_id}" if order_id else "order without an id",
                                               f"missing or malformed {str(what)[:60]!r}", {"id": order_id}))
         return orders, rejects
+
+    # -- webhooks (issue 14) ----------------------------------------------------------------------
+    def webhook_delivery(self, headers: Mapping[str, str], body: bytes, signature_key: str,
+                         notification_url: str) -> WebhookDelivery:
+        """An `order.created` / `order.updated` notification, verified, with its order read whole:
+        Square's notification carries the order's id, state and version only, not its lines or
+        customer (§3), so the order is fetched as a pull would map it."""
+        if not square_valid(headers, body, signature_key, notification_url):
+            raise AuthError("Square webhook: missing or wrong x-square-hmacsha256-signature", origin="square",
+                            status=401)
+        try:
+            event = json.loads(body)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            return WebhookDelivery("unreadable", rejects=[RejectedRecord("webhook body", "not a JSON object")])
+        event_id = str(event.get("event_id") or "")
+        order_id = str((event.get("data") or {}).get("id") or "")
+        if not str(event.get("type") or "").startswith("order.") or not order_id:
+            return WebhookDelivery(event_id)  # another event type: nothing to score
+        answer = self._post("/v2/orders/batch-retrieve", {"order_ids": [order_id]})
+        orders, rejects = self._map([n for n in answer.get("orders") or [] if isinstance(n, dict)])
+        return WebhookDelivery(event_id, orders=orders, rejects=rejects)
 
     def _load_sales(self, order_ids: Sequence[str]) -> None:
         for start in range(0, len(order_ids), 100):
