@@ -71,7 +71,10 @@ def _run_leased(db: Database, store: StoreRuntime, options: RunOptions) -> RunSu
         try:
             # Taken before anything is pulled: a run that does not end clean leaves no key behind.
             last_clean = quiet.take(db, store.name)
-            _pull_all(db, store, options, started, summary, keep_lease)
+            # A realtime run scores what webhooks wrote to the ledger: no source is read, and it is
+            # never skipped as quiet (nothing was pulled, yet orders arrived).
+            if options.kind != "realtime":
+                _pull_all(db, store, options, started, summary, keep_lease)
             key = _inputs_key(store, started)
             may_skip = options.kind == "sync" and not options.dry_run and not options.full_resync
             if (may_skip and summary.orders_pulled == 0 and last_clean is not None and last_clean.key == key

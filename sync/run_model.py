@@ -50,7 +50,8 @@ class StoreRuntime:
 
 @dataclass
 class RunOptions:
-    kind: Literal["sync", "backfill"] = "sync"
+    # "realtime": after webhooks, score and push the ledger as it is, reading no source.
+    kind: Literal["sync", "backfill", "realtime"] = "sync"
     dry_run: bool = False
     full_resync: bool = False
     backfill_since: datetime | None = None

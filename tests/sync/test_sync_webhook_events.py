@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from pipelinekit import NOW
+from pipelinekit import NOW, MemorySource, RecordingSink, run, runtime
 from rfmsync.core.models import Order
 from rfmsync.sync import webhook_events
 from rfmsync.sync.ledger import load_ledger
@@ -32,3 +32,15 @@ def test_three_deliveries_of_one_event_have_one_effect_and_an_older_event_none(d
     assert webhook_events.take(db, "shop", "web", "evt-2", [version("15.00", 30)]) == "applied"  # a refund
     assert amounts(db) == [150_000]
     assert webhook_events.counts(db, "shop") == {"applied": 2, "stale": 1}  # duplicates are not recorded twice
+
+
+def test_a_realtime_run_pushes_what_webhooks_wrote_without_reading_a_source(db: Database) -> None:
+    source, sink = MemorySource([]), RecordingSink(fields=["segment", "monetary"])
+    store = runtime(source, sink)
+    run(db, store)  # the scheduled run: nothing yet
+    assert webhook_events.take(db, "shop", "mem", "evt-1", [version("20.00", 5).model_copy(
+        update={"source": "mem"})]) == "applied"
+    summary = run(db, store, kind="realtime")
+    assert summary.outcome == "ok" and summary.orders_pulled == 0 and len(source.calls) == 1  # the first run only
+    assert [(c.customer_key, c.fields["monetary"]) for c in sink.changes()] == [("7", "20.00")]
+    assert db.conn.execute("SELECT kind FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0] == "realtime"
