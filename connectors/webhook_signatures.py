@@ -16,10 +16,21 @@ import base64
 import hashlib
 import hmac
 import html
+import json
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 _WOO_PING = re.compile(rb"^webhook_id=\d+$")
+
+
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """A verified body as a JSON object, or None (a reject, never an exception with the body in it)."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _signed(key: bytes, message: bytes) -> bytes:

@@ -160,12 +160,13 @@ def load_ledger(db: Database, store: str, *, merge_guests_by_email: bool = False
     never with a Python loop per order (which cost seconds per million orders).
     """
     wanted = order_filter or OrderFilter()
-    table = _scorable_orders(db, store, merge_guests_by_email, with_filter_columns=bool(wanted))
+    snapshot = snapshots.read_store(db, store)  # read once: scoring and matching both need it
+    table = _scorable_orders(db, store, merge_guests_by_email, with_filter_columns=bool(wanted), snapshot=snapshot)
     total = order_count(db, store)
     scorable = table.num_rows
     if wanted:
         table = _filtered(table, wanted)
-    identity = _resolve(db, store, merge_guests_by_email, source_order, phone_region, write_identity)
+    identity = _resolve(db, store, merge_guests_by_email, source_order, phone_region, write_identity, snapshot)
     keys = table["key"].combine_chunks()
     if identity.by_node is not None:
         nodes = pc.binary_join_element_wise(table["source"].combine_chunks(), keys, _NODE_SEP).dictionary_encode()
@@ -187,7 +188,8 @@ def load_ledger(db: Database, store: str, *, merge_guests_by_email: bool = False
 _FILTER_COLUMNS = ("channel", "channel_detail", "order_lines")
 
 
-def _scorable_orders(db: Database, store: str, merge_guests_by_email: bool, *, with_filter_columns: bool) -> Any:
+def _scorable_orders(db: Database, store: str, merge_guests_by_email: bool, *, with_filter_columns: bool,
+                     snapshot: Any | None = None) -> Any:
     """Every order with a key, rows and snapshots, as one table: source, key, created_utc,
     amount_units, currency, status (codes), and the filter columns when asked for."""
     merge = int(merge_guests_by_email)
@@ -201,7 +203,6 @@ def _scorable_orders(db: Database, store: str, merge_guests_by_email: bool, *, w
              pa.string()]
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     parts = [pa.table([pa.array(values, type=kind) for values, kind in zip(columns, types, strict=False)], names=names)]
-    snapshot = snapshots.read_store(db, store)
     if snapshot is not None:
         keys = snapshots.customer_keys(snapshot, merge_guests_by_email)
         usable = pc.is_valid(keys)
@@ -234,23 +235,22 @@ def _category_units(text: str, wanted: frozenset[str]) -> int:
 
 
 def _resolve(db: Database, store: str, merge_guests_by_email: bool, source_order: Sequence[str],
-             phone_region: str | None, write: bool) -> Identity:
+             phone_region: str | None, write: bool, snapshot: Any | None) -> Identity:
     sources = {row[0] for row in db.conn.execute("SELECT DISTINCT source FROM orders WHERE store = ?", (store,))}
     sources.update(snapshots.sources(db, store))
     mapped = db.conn.execute("SELECT 1 FROM identity_nodes WHERE store = ? LIMIT 1", (store,)).fetchone()
     if len(sources) <= 1 and mapped is None:
         return SINGLE_SOURCE
-    return identity.resolve(db, store, _observed(db, store, merge_guests_by_email), source_order, phone_region,
-                            write=write)
+    return identity.resolve(db, store, _observed(db, store, merge_guests_by_email, snapshot), source_order,
+                            phone_region, write=write)
 
 
-def _observed(db: Database, store: str, merge_guests_by_email: bool) -> Iterator[Observed]:
+def _observed(db: Database, store: str, merge_guests_by_email: bool, table: Any | None) -> Iterator[Observed]:
     """Each distinct (source, source key, normalized email, phone) the ledger holds."""
     merge = int(merge_guests_by_email)
     yield from db.conn.execute(
         f"SELECT DISTINCT source, {SOURCE_KEY} AS k, NULLIF(lower(trim(email)), ''), NULLIF(trim(phone), '') "
         f"FROM orders WHERE store = ? AND k IS NOT NULL", (merge, store))
-    table = snapshots.read_store(db, store)
     if table is None:
         return
     keys = snapshots.customer_keys(table, merge_guests_by_email)
@@ -278,7 +278,7 @@ class Seen:
 
 
 def seen_channels_and_categories(db: Database, store: str) -> Seen:
-    table = _scorable_orders(db, store, True, with_filter_columns=True)
+    table = _scorable_orders(db, store, True, with_filter_columns=True, snapshot=snapshots.read_store(db, store))
     channels: dict[str, int] = {}
     details: dict[tuple[str, str], int] = {}
     for channel, detail in zip(table["channel"].to_pylist(), table["channel_detail"].to_pylist(), strict=True):

@@ -10,13 +10,12 @@ categories are not in the payload (its line items carry product ids only): the n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rfmsync.connectors.base import RejectedRecord, WebhookDelivery
 from rfmsync.connectors.shopify.mapping import order_from_node
-from rfmsync.connectors.webhook_signatures import shopify_valid
+from rfmsync.connectors.webhook_signatures import json_object, shopify_valid
 from rfmsync.core.errors import AuthError
 from rfmsync.core.models import Order
 
@@ -60,11 +59,8 @@ def delivery(headers: Mapping[str, str], body: bytes, source: str, secrets: Sequ
         raise AuthError("Shopify webhook: missing or wrong X-Shopify-Hmac-SHA256", origin="shopify", status=401)
     wanted = {k.lower(): v for k, v in headers.items()}
     event = wanted.get("x-shopify-event-id") or wanted.get("x-shopify-webhook-id") or ""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return WebhookDelivery(event, rejects=[RejectedRecord("webhook body", "not JSON")])
-    if not isinstance(payload, dict):
+    payload = json_object(body)
+    if payload is None:
         return WebhookDelivery(event, rejects=[RejectedRecord("webhook body", "not a JSON object")])
     mapped = order_from_node(node_from_rest(payload), source)
     if isinstance(mapped, Order):

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,7 +39,7 @@ from rfmsync.connectors.square.mapping import (
     source_order_id,
     when,
 )
-from rfmsync.connectors.webhook_signatures import square_valid
+from rfmsync.connectors.webhook_signatures import json_object, square_valid
 from rfmsync.core.errors import AuthError, PermanentError, TransientError
 from rfmsync.core.models import Order
 
@@ -164,11 +163,8 @@ class SquareSource:
         if not square_valid(headers, body, signature_key, notification_url):
             raise AuthError("Square webhook: missing or wrong x-square-hmacsha256-signature", origin="square",
                             status=401)
-        try:
-            event = json.loads(body)
-        except ValueError:
-            event = None
-        if not isinstance(event, dict):
+        event = json_object(body)
+        if event is None:
             return WebhookDelivery("unreadable", rejects=[RejectedRecord("webhook body", "not a JSON object")])
         event_id = str(event.get("event_id") or "")
         order_id = str((event.get("data") or {}).get("id") or "")

@@ -10,11 +10,10 @@ products up.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from rfmsync.connectors.base import RejectedRecord, WebhookDelivery
-from rfmsync.connectors.webhook_signatures import woocommerce_ping, woocommerce_valid
+from rfmsync.connectors.webhook_signatures import json_object, woocommerce_ping, woocommerce_valid
 from rfmsync.connectors.woocommerce.mapping import order_from
 from rfmsync.core.errors import AuthError
 from rfmsync.core.models import Order
@@ -26,11 +25,8 @@ def delivery(headers: Mapping[str, str], body: bytes, source: str, secret: str) 
     if not woocommerce_valid(headers, body, secret):
         raise AuthError("WooCommerce webhook: missing or wrong X-WC-Webhook-Signature", origin="woocommerce",
                         status=401)
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
+    payload = json_object(body)
+    if payload is None:
         return WebhookDelivery("unreadable", rejects=[RejectedRecord("webhook body", "not a JSON object")])
     event = f"{payload.get('id')}@{payload.get('date_modified_gmt')}"
     if set(payload) == {"id"}:  # order.deleted carries the id only: nothing to score

@@ -61,12 +61,13 @@ def shops() -> Iterator[tuple[FakeWooCommerce, FakeSquare]]:
         yield woo, square
 
 
-def sources(woo: FakeWooCommerce, square: FakeSquare) -> list[Any]:
+def sources(woo: FakeWooCommerce, square: FakeSquare, per_page: int = 100, limit: int = 500) -> list[Any]:
     web = WooCommerceSource(WooCommerceSourceConfig.model_validate({
         "type": "woocommerce", "name": "web", "site": woo.base_url, "consumer_key": KEY, "consumer_secret": SECRET,
-        "allow_http": True}), retry=RETRY)
+        "allow_http": True, "per_page": per_page}), retry=RETRY)
     pos = SquareSource(SquareSourceConfig.model_validate({
-        "type": "square", "name": "pos", "access_token": TOKEN, "base_url": square.base_url}), retry=RETRY)
+        "type": "square", "name": "pos", "access_token": TOKEN, "base_url": square.base_url, "limit": limit}),
+        retry=RETRY)
     return [web, pos]
 
 
@@ -185,11 +186,13 @@ def test_a_refused_category_lookup_leaves_the_orders_in_without_categories(
     woo.faults.add(404, kind="products")  # a shop whose keys or version cannot read products
     square.faults.add(403, kind="catalog")  # a token without ITEMS_READ
     sink = RecordingSink(fields=FIELDS)
-    summary = run(db, store(sources(woo, square), sink))
+    # Pages of 2: a refused lookup is not asked again on the next page.
+    summary = run(db, store(sources(woo, square, per_page=2, limit=2), sink))
     assert summary.outcome == "ok" and summary.orders_pulled == 7
     assert pushed(sink)["7"] == ("5", "3", "155.00")  # every order in, scored as without the lookups
     assert db.conn.execute("SELECT COUNT(*) FROM orders WHERE order_lines IS NOT NULL").fetchone()[0] == 0
     warned = [r.getMessage() for r in caplog.records
               if r.levelname == "WARNING" and "line categories" in r.getMessage()]
     assert len(warned) == 2 and "the products of the orders' lines could not be read (HTTP 404)" in warned[0]
+    assert (woo.received_by_kind["orders"], square.received_by_kind["search"]) == (2, 2)  # two pages each
     assert (woo.received_by_kind["products"], square.received_by_kind["catalog"]) == (1, 1)  # once, not per page
